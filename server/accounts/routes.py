@@ -1,0 +1,46 @@
+from litestar import Request, Response, get, post
+
+from server.accounts import services
+from server.accounts.schemas import ActivateIn, LoginIn, LogoutIn, RefreshIn, TokenOut, UserOut
+from server.core.context import Context
+
+PUBLIC = {"exclude_from_auth": True}
+
+
+def client_ip(request: Request) -> str:
+    """The socket peer, or the X-Forwarded-For hop just before a trusted proxy."""
+    peer = request.client.host if request.client else "unknown"
+    trusted = request.app.state.ctx.settings.trusted_proxies
+    forwarded = request.headers.get("x-forwarded-for")
+    if forwarded and peer in trusted:
+        hops = [h.strip() for h in forwarded.split(",") if h.strip()]
+        for hop in reversed(hops):
+            if hop not in trusted:
+                return hop
+    return peer
+
+
+@post("/auth/login", opt=PUBLIC, status_code=200, tags=["auth"], summary="Log in with phone and password")
+async def login(request: Request, ctx: Context, data: LoginIn) -> TokenOut:
+    return await services.login(ctx, data.phone.strip(), data.password, client_ip(request))
+
+
+@post("/auth/refresh", opt=PUBLIC, status_code=200, tags=["auth"], summary="Rotate a refresh token")
+async def refresh(ctx: Context, data: RefreshIn) -> TokenOut:
+    return await services.refresh(ctx, data.refresh_token)
+
+
+@post("/auth/logout", status_code=204, tags=["auth"], summary="Revoke the refresh token (or all of mine)")
+async def logout(request: Request, ctx: Context, data: LogoutIn | None = None) -> Response[None]:
+    await services.logout(ctx, request.user.user_id, data.refresh_token if data else None)
+    return Response(None, status_code=204)
+
+
+@post("/auth/activate", opt=PUBLIC, status_code=200, tags=["auth"], summary="Set a password with an invite code")
+async def activate(ctx: Context, data: ActivateIn) -> TokenOut:
+    return await services.activate(ctx, data.code.strip(), data.password)
+
+
+@get("/me", tags=["auth"], summary="Who I am: member, roles and their scopes")
+async def me(request: Request, ctx: Context) -> UserOut:
+    return await services.user_out(ctx, request.user)

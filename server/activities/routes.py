@@ -1,0 +1,74 @@
+import asyncio
+from datetime import datetime
+from typing import Annotated, Literal
+
+from litestar import Controller, Request, Response, get, patch, post
+from litestar.params import Parameter
+
+from server.activities import services
+from server.activities.schemas import (
+    ActivityIn,
+    ActivityOut,
+    ActivityPatch,
+    ActivityQROut,
+    AttendanceOut,
+    CloseOut,
+)
+from server.core.context import Context
+from server.core.qr import poster_svg, qr_png
+
+
+class ActivityController(Controller):
+    path = "/activities"
+    tags = ["activities"]
+
+    @get("/", summary="Activities I can see, by station/time/status")
+    async def list_activities(
+        self,
+        request: Request,
+        ctx: Context,
+        station_id: Annotated[int | None, Parameter(ge=1)] = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        status: Literal["planned", "open", "closed", "cancelled"] | None = None,
+        limit: Annotated[int, Parameter(ge=1, le=500)] = 100,
+    ) -> list[ActivityOut]:
+        return await services.list_activities(
+            ctx, request.user, station_id=station_id, since=since, until=until, status=status, limit=limit
+        )
+
+    @post("/", summary="Create an activity at a station I run or manage")
+    async def create_activity(self, request: Request, ctx: Context, data: ActivityIn) -> ActivityOut:
+        return await services.create_activity(ctx, request.user, data)
+
+    @get("/{activity_id:int}", summary="One activity")
+    async def get_activity(self, request: Request, ctx: Context, activity_id: int) -> ActivityOut:
+        activity, _ = await services.visible_activity(ctx, request.user, activity_id)
+        return activity
+
+    @patch("/{activity_id:int}", summary="Edit or cancel an activity")
+    async def update_activity(self, request: Request, ctx: Context, activity_id: int, data: ActivityPatch) -> ActivityOut:
+        return await services.update_activity(ctx, request.user, activity_id, data)
+
+    @get("/{activity_id:int}/qr", summary="The activity check-in code: JSON, A4 SVG poster or PNG")
+    async def qr(
+        self, request: Request, ctx: Context, activity_id: int, format: Literal["json", "svg", "png"] = "json"
+    ) -> Response:
+        code = await services.activity_qr(ctx, request.user, activity_id)
+        if format == "json":
+            return Response(code)
+        if format == "png":
+            return Response(await asyncio.to_thread(qr_png, code.url), media_type="image/png")
+        activity, _ = await services.visible_activity(ctx, request.user, activity_id)
+        local = activity.starts_at.astimezone(ctx.settings.tz)
+        subtitle = f"{local:%Y-%m-%d %H:%M} · {activity.station_name}"
+        body = await asyncio.to_thread(poster_svg, activity.title, subtitle, code.url, "扫码签到")
+        return Response(body, media_type="image/svg+xml")
+
+    @get("/{activity_id:int}/attendance", summary="Who came, who is pending, who is absent")
+    async def attendance(self, request: Request, ctx: Context, activity_id: int) -> AttendanceOut:
+        return await services.attendance(ctx, request.user, activity_id)
+
+    @post("/{activity_id:int}/close", status_code=200, summary="Close; applies the absence rule once")
+    async def close(self, request: Request, ctx: Context, activity_id: int) -> CloseOut:
+        return await services.close_activity(ctx, request.user, activity_id)

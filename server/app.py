@@ -1,0 +1,133 @@
+"""Application assembly: routers per domain, auth, errors, lifespan of the shared services."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from litestar import Litestar, Router
+from litestar.config.cors import CORSConfig
+from litestar.di import Provide
+from litestar.middleware import DefineMiddleware
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import ScalarRenderPlugin
+from litestar.types import ASGIApp, Message, Receive, Scope, Send
+
+from server.accounts import routes as accounts
+from server.activities.routes import ActivityController
+from server.checkins.routes import CheckinController, my_checkins
+from server.core import engines
+from server.core.auth import BearerAuthMiddleware
+from server.core.context import Context, provide_ctx
+from server.core.db import create_database
+from server.core.errors import EXCEPTION_HANDLERS
+from server.core.ratelimit import MemoryLimiter, RedisLimiter
+from server.health.routes import health
+from server.keys.keyring import KeyRing
+from server.keys.routes import jwks
+from server.keys.tokens import TokenService
+from server.members.routes import MemberController
+from server.orgs.routes import OrgController
+from server.points import services as points
+from server.points.routes import PointsController, my_points
+from server.settings import Settings
+from server.stations.routes import StationController, revoke_kiosk
+from server.web import routes as web
+
+MAX_BODY_BYTES = 1024 * 1024
+
+_SECURITY_HEADERS = [
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"same-origin"),
+    (b"x-frame-options", b"DENY"),
+    (
+        b"content-security-policy",
+        b"default-src 'self'; img-src 'self' data: blob:; media-src 'self' blob:; style-src 'self' 'unsafe-inline'; "
+        b"script-src 'self' 'wasm-unsafe-eval'; connect-src 'self'; worker-src 'self'; frame-ancestors 'none'; "
+        b"base-uri 'self'; form-action 'self'",
+    ),
+]
+_SCHEMA_CSP = (
+    b"content-security-policy",
+    b"default-src 'self' https: 'unsafe-inline'; img-src 'self' data: https:; frame-ancestors 'none'",
+)
+
+
+def security_headers(app: ASGIApp) -> ASGIApp:
+    """Adds no-sniff, frame and content-security headers to every response (the API docs get a looser CSP)."""
+
+    async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await app(scope, receive, send)
+            return
+        is_schema = scope["path"].startswith("/schema")
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers") or [])
+                headers.extend(_SECURITY_HEADERS[:3])
+                headers.append(_SCHEMA_CSP if is_schema else _SECURITY_HEADERS[3])
+                message["headers"] = headers
+            await send(message)
+
+        await app(scope, receive, send_with_headers)
+
+    return middleware
+
+
+def create_app(settings: Settings | None = None) -> Litestar:
+    settings = settings or Settings.from_env()
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        db = create_database(settings)
+        await db.start()
+        engines.attach(db)
+        keyring = KeyRing.load_or_create(settings.key_file)
+        limiter = RedisLimiter(settings.redis_url) if settings.redis_url else MemoryLimiter()
+        ctx = Context(settings=settings, db=db, tokens=TokenService(keyring, settings.public_base_url), limiter=limiter)
+        app.state.ctx = ctx
+        await points.ensure_default_rules(ctx)
+        try:
+            yield
+        finally:
+            await limiter.close()
+            await db.close()
+
+    api = Router(
+        path="/api/v1",
+        route_handlers=[
+            accounts.login,
+            accounts.refresh,
+            accounts.logout,
+            accounts.activate,
+            accounts.me,
+            jwks,
+            health,
+            OrgController,
+            MemberController,
+            StationController,
+            revoke_kiosk,
+            ActivityController,
+            CheckinController,
+            my_checkins,
+            my_points,
+            PointsController,
+        ],
+    )
+    cors = CORSConfig(allow_origins=list(settings.cors_origins), allow_credentials=False) if settings.cors_origins else None
+    logging.basicConfig(level=logging.DEBUG if settings.debug else logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    return Litestar(
+        route_handlers=[api, web.index, web.spa],
+        lifespan=[lifespan],
+        dependencies={"ctx": Provide(provide_ctx, sync_to_thread=False)},
+        middleware=[security_headers, DefineMiddleware(BearerAuthMiddleware, exclude_from_auth_key="exclude_from_auth")],
+        exception_handlers=EXCEPTION_HANDLERS,
+        request_max_body_size=MAX_BODY_BYTES,
+        cors_config=cors,
+        openapi_config=OpenAPIConfig(
+            title="红驿 Hongyi API", version="1.0.0", path="/schema", render_plugins=[ScalarRenderPlugin()],
+        ),
+        debug=settings.debug,
+    )

@@ -1,0 +1,624 @@
+"""Check-in rules (DESIGN §4): one item in, one stored attempt and one result out.
+
+Order of checks for an item: replay (same member + client_uuid → stored result) → token shape and
+signature → clock skew → hard offline limit → what the token points at (station / activity /
+kiosk, versions, window, status) → eligibility → capacity → duplicate → soft offline limit and
+geofence (review) → accept and award points. Every outcome is stored as an attempt.
+
+Each item runs in its own write unit (a savepoint inside the group commit on SQLite; a transaction
+holding a per-member advisory lock on PostgreSQL), so one bad item never fails a batch and two
+identical submissions racing each other resolve to one row.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from server.core.context import Context
+from server.core.timeutil import utcnow
+from server.keys.keyring import public_key_from_jwk
+from server.keys.tokens import KIOSK_KID_PREFIX, TokenError, extract_token, unverified_header
+from server.points import services as points
+
+MEETING_TYPES = {
+    "branch_meeting", "committee_meeting", "group_meeting", "party_lecture", "theme_day", "life_meeting", "evaluation",
+}
+ACTIVE_MEMBER_STATUSES = ("normal", "inflow")
+
+MESSAGES = {
+    "accepted": "签到成功",
+    "accepted_out": "签退成功",
+    "accepted_visit": "到站登记成功",
+    "duplicate": "已经签到过了，无需重复签到",
+    "duplicate_out": "已经签退过了",
+    "malformed": "二维码内容无法识别",
+    "bad_signature": "二维码签名无效，可能是伪造的",
+    "unknown_key": "二维码的签名密钥未知或已停用",
+    "revoked": "二维码已作废（海报、会员卡或签到屏已更换）",
+    "expired": "不在签到时间内",
+    "not_open": "活动未开放签到（已取消或不在本站）",
+    "clock_skew": "手机时间与服务器相差过大，请校准手机时间后重试",
+    "too_late": "离线记录超过期限未同步，已失效",
+    "late_sync": "离线记录同步较晚，已提交工作人员审核",
+    "ambiguous": "该服务站此时有多个活动，请选择具体活动；已提交工作人员审核",
+    "no_checkin": "还没有签到，无法签退",
+    "not_allowed": "您不在该活动的参加范围内",
+    "capacity": "活动人数已满",
+    "outside_geofence": "签到位置不在服务站范围内，已提交工作人员审核",
+    "wrong_code": "这是党员证二维码，请扫描活动或服务站的签到码",
+}
+
+
+@dataclass
+class Item:
+    client_uuid: str
+    token: str
+    scanned_at: datetime
+    kind: str = "in"
+    activity_id: int | None = None
+    lat: float | None = None
+    lng: float | None = None
+    accuracy_m: float | None = None
+
+
+@dataclass
+class Actor:
+    """Who is checked in, and how: the member themself, a kiosk code, or staff on their behalf."""
+
+    member_id: int
+    method: str = "self"  # self | kiosk | staff_card | staff_manual
+    staff_user_id: int | None = None
+
+
+@dataclass
+class Result:
+    client_uuid: str
+    status: str
+    reason: str | None = None
+    checkin_id: int | None = None
+    activity_id: int | None = None
+    station_id: int | None = None
+    points_awarded: float = 0.0
+    message: str = ""
+
+
+@dataclass
+class _Outcome:
+    status: str
+    reason: str | None = None
+    message_key: str | None = None
+    station_id: int | None = None
+    activity_id: int | None = None
+    kiosk_id: int | None = None
+    token_type: str | None = None
+    checkin_id: int | None = None
+    points: float = 0.0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _reject(reason: str, **kw: Any) -> _Outcome:
+    return _Outcome(status="rejected", reason=reason, **kw)
+
+
+_ACTIVITY_SQL = (
+    "SELECT id, station_id, org_path, type, status, checkin_opens_at, checkin_closes_at, required, records_hours,"
+    " capacity, starts_at, ends_at FROM activities"
+)
+
+
+class CheckinProcessor:
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+        self.db = ctx.db
+        s = ctx.settings
+        self.soft_limit = timedelta(hours=s.offline_soft_hours)
+        self.hard_limit = timedelta(days=s.offline_hard_days)
+        self.skew = timedelta(seconds=s.clock_skew_seconds)
+        self.kiosk_age = timedelta(seconds=s.kiosk_token_max_age_seconds)
+
+    # ------------------------------------------------------------------ entry points
+    async def process(self, actor: Actor, items: list[Item], activity_id: int | None = None) -> list[Result]:
+        """Items in ``scanned_at`` order; results in the order given.
+
+        With ``activity_id`` (staff-side check-in) the items carry no QR token: staff vouch for
+        the member, and the activity's own rules (window, eligibility, capacity) still apply.
+        """
+        received_at = utcnow()
+        order = sorted(range(len(items)), key=lambda i: items[i].scanned_at)
+        results: list[Result | None] = [None] * len(items)
+        member = await self.db.fetchrow(
+            "SELECT id, org_path, status FROM members WHERE id = $1", actor.member_id
+        )
+        for index in order:
+            async with self.db.transaction():
+                await self.db.lock_member(actor.member_id)
+                results[index] = await self._one(actor, member, items[index], received_at, activity_id)
+        return [r for r in results if r is not None]
+
+    async def reject_card(self, actor: Actor, item: Item, activity_id: int) -> Result:
+        """A member card whose ``v`` is older than the member's card_version (lost card, revoked)."""
+        received_at = utcnow()
+        async with self.db.transaction():
+            await self.db.lock_member(actor.member_id)
+            stored = await self.db.fetchrow(
+                "SELECT status, reason, checkin_id, activity_id, station_id, points_awarded, message"
+                " FROM checkin_attempts WHERE member_id = $1 AND client_uuid = $2",
+                actor.member_id, item.client_uuid,
+            )
+            if stored is not None:
+                return Result(item.client_uuid, stored[0], stored[1], stored[2], stored[3], stored[4], float(stored[5]), stored[6])
+            outcome = _reject("revoked", activity_id=activity_id, token_type="mb")
+            return await self._store(actor, item, received_at, outcome)
+
+    # ------------------------------------------------------------------ one item
+    async def _one(
+        self, actor: Actor, member: Any, item: Item, received_at: datetime, activity_id: int | None
+    ) -> Result:
+        stored = await self.db.fetch(
+            "SELECT member_id, status, reason, checkin_id, activity_id, station_id, points_awarded, message"
+            " FROM checkin_attempts WHERE client_uuid = $1",
+            item.client_uuid,
+        )
+        mine = [row for row in stored if row[0] == actor.member_id]
+        if mine:
+            row = mine[0]
+            return Result(item.client_uuid, row[1], row[2], row[3], row[4], row[5], float(row[6]), row[7])
+        if stored:  # someone else's uuid: never reveal or reuse their result
+            outcome = _reject("malformed")
+        elif activity_id is not None:
+            outcome = await self._judge_staff(actor, member, item, received_at, activity_id)
+        else:
+            outcome = await self._judge(actor, member, item, received_at)
+        return await self._store(actor, item, received_at, outcome)
+
+    async def _judge_staff(
+        self, actor: Actor, member: Any, item: Item, received_at: datetime, activity_id: int
+    ) -> _Outcome:
+        if item.scanned_at - received_at > self.skew:
+            return _reject("clock_skew")
+        if received_at - item.scanned_at > self.hard_limit:
+            return _reject("too_late")
+        activity = await self._activity(activity_id)
+        if activity is None:
+            return _reject("not_open")
+        station = await self._station(activity["station_id"])
+        return await self._for_activity(actor, member, item, received_at, activity, station)
+
+    async def _judge(self, actor: Actor, member: Any, item: Item, received_at: datetime) -> _Outcome:
+        try:
+            token = extract_token(item.token)
+            claims, kiosk_id = await self._verify(token)
+        except TokenError as exc:
+            return _reject(exc.reason)
+        kind = claims.get("t")
+        token_type = kind if kind in ("st", "ac", "rk", "mb") else None
+        outcome = await self._judge_claims(actor, member, item, received_at, claims, kiosk_id)
+        outcome.token_type = token_type
+        if kiosk_id is not None:
+            outcome.kiosk_id = kiosk_id
+        return outcome
+
+    async def _verify(self, token: str) -> tuple[dict[str, Any], int | None]:
+        header = unverified_header(token)
+        kid = header["kid"]
+        if self.ctx.tokens.is_server_kid(kid):
+            return self.ctx.tokens.verify_server(token), None
+        if kid.startswith(KIOSK_KID_PREFIX) and kid[1:].isdigit():
+            kiosk_id = int(kid[1:])
+            row = await self.db.fetchrow("SELECT public_key_jwk, status FROM kiosks WHERE id = $1", kiosk_id)
+            if row is None:
+                raise TokenError("unknown_key", MESSAGES["unknown_key"])
+            key = _kiosk_key(row[0])
+            claims = self.ctx.tokens.verify_with(token, key)  # signature first: a forged code is bad_signature
+            if row[1] != "active":
+                raise TokenError("revoked", MESSAGES["revoked"])
+            return claims, kiosk_id
+        raise TokenError("unknown_key", MESSAGES["unknown_key"])
+
+    async def _judge_claims(
+        self, actor: Actor, member: Any, item: Item, received_at: datetime, claims: dict[str, Any], kiosk_id: int | None
+    ) -> _Outcome:
+        scanned_at = item.scanned_at
+        if scanned_at - received_at > self.skew:
+            return _reject("clock_skew")
+        if received_at - scanned_at > self.hard_limit:
+            return _reject("too_late")
+        t = claims.get("t")
+        try:
+            if t == "st":
+                station_id = int(claims["sid"])
+                station = await self._station(station_id)
+                if station is None:
+                    return _reject("not_open")
+                if int(claims.get("v", -1)) != station["poster_version"]:
+                    return _reject("revoked", station_id=station_id)
+                return await self._at_station(actor, member, item, received_at, station)
+            if t == "ac":
+                activity_id, station_id = int(claims["aid"]), int(claims["sid"])
+                nbf, exp = int(claims["nbf"]), int(claims["exp"])
+                ts = scanned_at.timestamp()
+                if ts < nbf or ts > exp:
+                    return _reject("expired", activity_id=activity_id, station_id=station_id)
+                activity = await self._activity(activity_id)
+                if activity is None or activity["station_id"] != station_id:
+                    return _reject("not_open", station_id=station_id)
+                station = await self._station(station_id)
+                return await self._for_activity(actor, member, item, received_at, activity, station)
+            if t == "rk":
+                station_id = int(claims["sid"])
+                iat = int(claims["iat"])
+                if abs(scanned_at.timestamp() - iat) > self.kiosk_age.total_seconds():
+                    return _reject("expired", station_id=station_id)
+                kiosk_station = await self.db.fetchval("SELECT station_id FROM kiosks WHERE id = $1", kiosk_id)
+                if kiosk_station != station_id:
+                    return _reject("bad_signature")
+                station = await self._station(station_id)
+                if station is None:
+                    return _reject("not_open")
+                aid = claims.get("aid")
+                if aid is not None:
+                    activity = await self._activity(int(aid))
+                    if activity is None or activity["station_id"] != station_id:
+                        return _reject("not_open", station_id=station_id)
+                    return await self._for_activity(actor, member, item, received_at, activity, station)
+                return await self._at_station(actor, member, item, received_at, station)
+            if t == "mb":
+                return _reject("not_allowed", message_key="wrong_code")
+        except (KeyError, TypeError, ValueError):
+            return _reject("malformed")
+        return _reject("malformed")
+
+    # ------------------------------------------------------------------ targets
+    async def _station(self, station_id: int) -> dict[str, Any] | None:
+        row = await self.db.fetchrow(
+            "SELECT id, poster_version, lat, lng, geofence_m, status, org_path FROM stations WHERE id = $1", station_id
+        )
+        if row is None or row[5] != "active":
+            return None
+        return {"id": row[0], "poster_version": row[1], "lat": row[2], "lng": row[3], "geofence_m": row[4], "org_path": row[6]}
+
+    async def _activity(self, activity_id: int) -> dict[str, Any] | None:
+        row = await self.db.fetchrow(_ACTIVITY_SQL + " WHERE id = $1", activity_id)
+        return _activity_dict(row) if row else None
+
+    async def _at_station(
+        self, actor: Actor, member: Any, item: Item, received_at: datetime, station: dict[str, Any]
+    ) -> _Outcome:
+        """A station poster or kiosk code without an activity: the activity open at ``scanned_at``."""
+        rows = await self.db.fetch(
+            _ACTIVITY_SQL + " WHERE station_id = $1 AND checkin_opens_at <= $2 AND checkin_closes_at >= $2"
+            " AND status = 'planned' ORDER BY starts_at, id",
+            station["id"], item.scanned_at,
+        )
+        open_now = [_activity_dict(r) for r in rows]
+        if item.activity_id is not None:
+            chosen = [a for a in open_now if a["id"] == item.activity_id]
+            if not chosen:
+                return _reject("not_open", station_id=station["id"], activity_id=item.activity_id)
+            return await self._for_activity(actor, member, item, received_at, chosen[0], station)
+        if len(open_now) == 1:
+            return await self._for_activity(actor, member, item, received_at, open_now[0], station)
+        if len(open_now) > 1:
+            if item.kind == "out":
+                return _reject("ambiguous", station_id=station["id"])
+            return await self._pending(actor, member, item, received_at, station, None, "ambiguous")
+        return await self._station_visit(actor, member, item, received_at, station)
+
+    async def _for_activity(
+        self,
+        actor: Actor,
+        member: Any,
+        item: Item,
+        received_at: datetime,
+        activity: dict[str, Any],
+        station: dict[str, Any] | None,
+    ) -> _Outcome:
+        ids = {"activity_id": activity["id"], "station_id": activity["station_id"]}
+        if station is None:
+            return _reject("not_open", **ids)
+        if activity["status"] == "cancelled":
+            return _reject("not_open", **ids)
+        if not (activity["opens"] <= item.scanned_at <= activity["closes"]):
+            return _reject("expired", **ids)
+        if member is None or member[2] not in ACTIVE_MEMBER_STATUSES:
+            return _reject("not_allowed", **ids)
+        if activity["required"] and not str(member[1]).startswith(activity["org_path"]):
+            return _reject("not_allowed", **ids)
+
+        if item.kind == "out":
+            return await self._check_out(actor, member, item, received_at, activity, station)
+
+        existing = await self.db.fetchval(
+            "SELECT id FROM checkins WHERE member_id = $1 AND activity_id = $2 AND kind = 'in'"
+            " AND status IN ('accepted', 'pending_review')",
+            actor.member_id, activity["id"],
+        )
+        if existing is not None:
+            return _Outcome(status="duplicate", checkin_id=existing, **ids)
+        if activity["capacity"] is not None:
+            taken = await self.db.fetchval(
+                "SELECT COUNT(*) FROM checkins WHERE activity_id = $1 AND kind = 'in'"
+                " AND status IN ('accepted', 'pending_review')",
+                activity["id"],
+            )
+            if int(taken) >= activity["capacity"]:
+                return _reject("capacity", **ids)
+        review = self._review_reason(item, received_at, station)
+        if review or activity["status"] == "closed":
+            return await self._pending(actor, member, item, received_at, station, activity, review or "late_sync")
+        checkin_id = await self._insert_checkin(actor, member, item, received_at, station["id"], activity["id"], "accepted", None)
+        awarded = 0.0
+        if activity["type"] in MEETING_TYPES:
+            awarded = await self._award_attendance(member, activity, item.scanned_at, checkin_id)
+        return _Outcome(status="accepted", checkin_id=checkin_id, points=awarded, **ids)
+
+    async def _check_out(
+        self, actor: Actor, member: Any, item: Item, received_at: datetime, activity: dict[str, Any], station: dict[str, Any]
+    ) -> _Outcome:
+        ids = {"activity_id": activity["id"], "station_id": activity["station_id"]}
+        checked_in = await self.db.fetchrow(
+            "SELECT id, scanned_at, status FROM checkins WHERE member_id = $1 AND activity_id = $2 AND kind = 'in'"
+            " AND status IN ('accepted', 'pending_review')",
+            actor.member_id, activity["id"],
+        )
+        if checked_in is None:
+            return _reject("no_checkin", **ids)
+        already = await self.db.fetchval(
+            "SELECT id FROM checkins WHERE member_id = $1 AND activity_id = $2 AND kind = 'out'"
+            " AND status IN ('accepted', 'pending_review')",
+            actor.member_id, activity["id"],
+        )
+        if already is not None:
+            return _Outcome(status="duplicate", checkin_id=already, message_key="duplicate_out", **ids)
+        review = self._review_reason(item, received_at, station)
+        status = "pending_review" if review or checked_in[2] != "accepted" else "accepted"
+        checkin_id = await self._insert_checkin(actor, member, item, received_at, station["id"], activity["id"], status, review)
+        awarded = 0.0
+        if activity["records_hours"] and status == "accepted":
+            from server.hours.services import record_hours
+
+            awarded = await record_hours(
+                self.ctx, member_id=actor.member_id, org_path=member[1], activity=activity,
+                checkin_in_id=checked_in[0], checkin_out_id=checkin_id, in_at=checked_in[1], out_at=item.scanned_at,
+            )
+        if status == "pending_review":
+            return _Outcome(status=status, reason=review or "late_sync", checkin_id=checkin_id, **ids)
+        return _Outcome(status="accepted", checkin_id=checkin_id, points=awarded, message_key="accepted_out", **ids)
+
+    async def _station_visit(
+        self, actor: Actor, member: Any, item: Item, received_at: datetime, station: dict[str, Any]
+    ) -> _Outcome:
+        ids = {"station_id": station["id"]}
+        if item.kind == "out":
+            return _reject("no_checkin", **ids)
+        if member is None or member[2] not in ACTIVE_MEMBER_STATUSES:
+            return _reject("not_allowed", **ids)
+        day = item.scanned_at.astimezone(self.ctx.settings.tz).date()
+        existing = await self.db.fetchval(
+            "SELECT id FROM checkins WHERE member_id = $1 AND station_id = $2 AND local_date = $3"
+            " AND activity_id IS NULL AND kind = 'in' AND status IN ('accepted', 'pending_review')",
+            actor.member_id, station["id"], day,
+        )
+        if existing is not None:
+            return _Outcome(status="duplicate", checkin_id=existing, **ids)
+        review = self._review_reason(item, received_at, station)
+        if review:
+            return await self._pending(actor, member, item, received_at, station, None, review)
+        checkin_id = await self._insert_checkin(actor, member, item, received_at, station["id"], None, "accepted", None)
+        return _Outcome(status="accepted", checkin_id=checkin_id, message_key="accepted_visit", **ids)
+
+    async def _pending(
+        self,
+        actor: Actor,
+        member: Any,
+        item: Item,
+        received_at: datetime,
+        station: dict[str, Any],
+        activity: dict[str, Any] | None,
+        reason: str,
+    ) -> _Outcome:
+        activity_id = activity["id"] if activity else None
+        if activity is None:
+            day = item.scanned_at.astimezone(self.ctx.settings.tz).date()
+            existing = await self.db.fetchval(
+                "SELECT id FROM checkins WHERE member_id = $1 AND station_id = $2 AND local_date = $3"
+                " AND activity_id IS NULL AND kind = 'in' AND status IN ('accepted', 'pending_review')",
+                actor.member_id, station["id"], day,
+            )
+            if existing is not None:
+                return _Outcome(status="duplicate", checkin_id=existing, station_id=station["id"])
+        checkin_id = await self._insert_checkin(
+            actor, member, item, received_at, station["id"], activity_id, "pending_review", reason,
+            ambiguous=(reason == "ambiguous"),
+        )
+        return _Outcome(status="pending_review", reason=reason, checkin_id=checkin_id, station_id=station["id"], activity_id=activity_id)
+
+    # ------------------------------------------------------------------ helpers
+    def _review_reason(self, item: Item, received_at: datetime, station: dict[str, Any]) -> str | None:
+        if received_at - item.scanned_at > self.soft_limit:
+            return "late_sync"
+        if (
+            station.get("geofence_m") and station.get("lat") is not None and station.get("lng") is not None
+            and item.lat is not None and item.lng is not None
+        ):
+            distance = _haversine_m(station["lat"], station["lng"], item.lat, item.lng)
+            if distance > station["geofence_m"] + (item.accuracy_m or 0):
+                return "outside_geofence"
+        return None
+
+    async def _insert_checkin(
+        self,
+        actor: Actor,
+        member: Any,
+        item: Item,
+        received_at: datetime,
+        station_id: int,
+        activity_id: int | None,
+        status: str,
+        reason: str | None,
+        ambiguous: bool = False,
+    ) -> int:
+        day = item.scanned_at.astimezone(self.ctx.settings.tz).date()
+        # An ambiguous scan has no activity yet; it is a station-level record until staff decide.
+        return int(await self.db.fetchval(
+            "INSERT INTO checkins (member_id, activity_id, station_id, kind, method, status, reason, scanned_at,"
+            " received_at, local_date, staff_user_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id",
+            actor.member_id, activity_id, station_id, item.kind, actor.method, status, reason, item.scanned_at,
+            received_at, day, actor.staff_user_id,
+        ))
+
+    async def _award_attendance(self, member: Any, activity: dict[str, Any], scanned_at: datetime, checkin_id: int) -> float:
+        day = scanned_at.astimezone(self.ctx.settings.tz).date()
+        rule = await points.rule_for_trigger(self.ctx, activity["type"], day)
+        if rule is None:
+            return 0.0
+        return await points.award(
+            self.ctx, member_id=member[0], org_path=member[1], rule=rule, units=1, occurred_at=scanned_at,
+            source_type="checkin", source_id=checkin_id,
+        )
+
+    async def _store(self, actor: Actor, item: Item, received_at: datetime, outcome: _Outcome) -> Result:
+        key = outcome.message_key or (outcome.reason if outcome.status in ("rejected", "pending_review") else outcome.status)
+        message = MESSAGES.get(key or "", "")
+        if outcome.status == "accepted" and outcome.points:
+            message = f"{message}，积分 +{_fmt(outcome.points)}"
+        attempt_id = await self.db.fetchval(
+            "INSERT INTO checkin_attempts (client_uuid, member_id, token, token_type, kind, method, staff_user_id,"
+            " station_id, activity_id, kiosk_id, scanned_at, received_at, lat, lng, accuracy_m, status, reason,"
+            " checkin_id, points_awarded, message)"
+            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)"
+            " RETURNING id",
+            item.client_uuid, actor.member_id, item.token[:4096], outcome.token_type, item.kind, actor.method,
+            actor.staff_user_id, outcome.station_id, outcome.activity_id, outcome.kiosk_id, item.scanned_at,
+            received_at, item.lat, item.lng, item.accuracy_m, outcome.status, outcome.reason, outcome.checkin_id,
+            float(outcome.points), message,
+        )
+        if outcome.checkin_id is not None and outcome.status in ("accepted", "pending_review"):
+            await self.db.execute(
+                "UPDATE checkins SET attempt_id = $1, kiosk_id = $2 WHERE id = $3 AND attempt_id IS NULL",
+                attempt_id, outcome.kiosk_id, outcome.checkin_id,
+            )
+        return Result(
+            item.client_uuid, outcome.status, outcome.reason, outcome.checkin_id, outcome.activity_id,
+            outcome.station_id, float(outcome.points), message,
+        )
+
+
+def _fmt(value: float) -> str:
+    return str(int(value)) if float(value).is_integer() else f"{value:g}"
+
+
+def _activity_dict(row: Any) -> dict[str, Any]:
+    return {
+        "id": row[0], "station_id": row[1], "org_path": row[2], "type": row[3], "status": row[4],
+        "opens": row[5], "closes": row[6], "required": bool(row[7]), "records_hours": bool(row[8]),
+        "capacity": row[9], "starts_at": row[10], "ends_at": row[11],
+    }
+
+
+_KIOSK_KEYS: dict[str, Any] = {}
+
+
+def _kiosk_key(jwk_text: str) -> Any:
+    key = _KIOSK_KEYS.get(jwk_text)
+    if key is None:
+        import json
+
+        try:
+            key = public_key_from_jwk(json.loads(jwk_text))
+        except (ValueError, TypeError):
+            raise TokenError("unknown_key", MESSAGES["unknown_key"]) from None
+        if len(_KIOSK_KEYS) > 10_000:
+            _KIOSK_KEYS.clear()
+        _KIOSK_KEYS[jwk_text] = key
+    return key
+
+
+def _haversine_m(lat1: float, lng1: float, lat2: float, lng2: float) -> float:
+    r = 6_371_000.0
+    p1, p2 = math.radians(lat1), math.radians(lat2)
+    dp, dl = p2 - p1, math.radians(lng2 - lng1)
+    a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
+    return 2 * r * math.asin(math.sqrt(a))
+
+
+# ---------------------------------------------------------------------- review decisions
+
+
+async def decide(
+    ctx: Context, *, checkin_id: int, accept: bool, note: str, decided_by: int, activity_id: int | None
+) -> dict[str, Any]:
+    """Accept (points then) or reject (reverse anything awarded) a ``pending_review`` check-in."""
+    from server.core.errors import APIError, conflict
+
+    db = ctx.db
+    async with db.transaction():
+        row = await db.fetchrow(
+            "SELECT c.id, c.member_id, c.activity_id, c.station_id, c.kind, c.status, c.scanned_at, c.attempt_id,"
+            " m.org_path FROM checkins c JOIN members m ON m.id = c.member_id WHERE c.id = $1",
+            checkin_id,
+        )
+        assert row is not None  # scope check happened in the route
+        member_id, current_activity, station_id, kind, status, scanned_at, attempt_id, org_path = row[1:]
+        await db.lock_member(member_id)
+        if status != "pending_review":
+            raise conflict("already_decided", "该签到已处理，不能重复审核")
+        now = utcnow()
+        points_awarded = 0.0
+        if not accept:
+            await db.execute(
+                "UPDATE checkins SET status = 'rejected', decided_by = $1, decided_at = $2, decision_note = $3 WHERE id = $4",
+                decided_by, now, note, checkin_id,
+            )
+            await points.reverse_source(ctx, "checkin", checkin_id, created_by=decided_by, reason="审核不通过，冲销积分")
+            final_status, message = "rejected", "审核未通过" + (f"：{note}" if note else "")
+        else:
+            target = activity_id if activity_id is not None else current_activity
+            activity = None
+            if target is not None:
+                arow = await db.fetchrow(_ACTIVITY_SQL + " WHERE id = $1", target)
+                if arow is None or arow[1] != station_id:
+                    raise APIError(400, "invalid_activity", "所选活动不属于该服务站")
+                activity = _activity_dict(arow)
+                clash = await db.fetchval(
+                    "SELECT id FROM checkins WHERE member_id = $1 AND activity_id = $2 AND kind = $3 AND id <> $4"
+                    " AND status IN ('accepted', 'pending_review')",
+                    member_id, target, kind, checkin_id,
+                )
+                if clash is not None:
+                    raise conflict("duplicate", "该党员已在此活动签到，不能重复通过")
+            await db.execute(
+                "UPDATE checkins SET status = 'accepted', activity_id = $1, decided_by = $2, decided_at = $3,"
+                " decision_note = $4 WHERE id = $5",
+                target, decided_by, now, note, checkin_id,
+            )
+            member = (member_id, org_path, "normal")
+            if activity is not None and kind == "in" and activity["type"] in MEETING_TYPES:
+                processor = CheckinProcessor(ctx)
+                points_awarded = await processor._award_attendance(member, activity, scanned_at, checkin_id)
+            elif activity is not None and kind == "out" and activity["records_hours"]:
+                from server.hours.services import record_hours
+
+                checked_in = await db.fetchrow(
+                    "SELECT id, scanned_at FROM checkins WHERE member_id = $1 AND activity_id = $2 AND kind = 'in'"
+                    " AND status = 'accepted'",
+                    member_id, activity["id"],
+                )
+                if checked_in is not None:
+                    points_awarded = await record_hours(
+                        ctx, member_id=member_id, org_path=org_path, activity=activity, checkin_in_id=checked_in[0],
+                        checkin_out_id=checkin_id, in_at=checked_in[1], out_at=scanned_at,
+                    )
+            final_status = "accepted"
+            message = "审核通过" + (f"，积分 +{_fmt(points_awarded)}" if points_awarded else "")
+            activity_id = target
+        if attempt_id is not None:
+            await db.execute(
+                "UPDATE checkin_attempts SET status = $1, points_awarded = $2, message = $3, activity_id = $4"
+                " WHERE id = $5",
+                final_status, points_awarded, message, activity_id if accept else current_activity, attempt_id,
+            )
+    return {"id": checkin_id, "status": final_status, "points_awarded": points_awarded, "message": message}

@@ -1,0 +1,350 @@
+"""One connection manager per engine; every query of the app goes through it.
+
+SQLite: one writer connection, used only by one write unit at a time (an ``asyncio.Lock``), with
+group commit — every unit runs in its own SAVEPOINT inside a shared ``BEGIN IMMEDIATE`` transaction
+that is committed once at the end of the current event-loop turn, and each unit's caller is released
+only after that COMMIT. Statements run on the event-loop thread: they take microseconds, and a
+writer thread would spend more on GIL hand-offs than it saves. Reads use one persistent read-only
+connection (WAL: readers never block the writer). So concurrent requests never see "database is
+locked" and no connection is opened per query.
+
+PostgreSQL: one asyncpg pool; a write unit is a pool connection in a transaction.
+
+SQL is written once with ``$1`` placeholders; for SQLite they become ``?1`` (numbered, same meaning).
+Piccolo queries are routed here too (see ``server.core.engines``), so they join the current unit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import re
+import sqlite3
+from collections.abc import AsyncIterator, Sequence
+from contextvars import ContextVar
+from pathlib import Path
+from typing import Any
+
+import piccolo.engine.sqlite  # noqa: F401  (registers the sqlite3 adapters/converters Piccolo's schema relies on)
+
+
+class DatabaseUnavailable(Exception):
+    """The database cannot take writes (disk full, read-only file, server down)."""
+
+
+_PLACEHOLDER = re.compile(r"\$(\d+)")
+
+
+class Database:
+    dialect: str
+
+    async def start(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+    async def fetch(self, sql: str, *args: Any) -> list[Any]:
+        raise NotImplementedError
+
+    async def fetchrow(self, sql: str, *args: Any) -> Any | None:
+        rows = await self.fetch(sql, *args)
+        return rows[0] if rows else None
+
+    async def fetchval(self, sql: str, *args: Any) -> Any:
+        row = await self.fetchrow(sql, *args)
+        return None if row is None else row[0]
+
+    async def execute(self, sql: str, *args: Any) -> None:
+        raise NotImplementedError
+
+    async def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        raise NotImplementedError
+
+    def transaction(self) -> contextlib.AbstractAsyncContextManager[None]:
+        raise NotImplementedError
+
+    async def lock_member(self, member_id: int) -> None:
+        """Serialise writes for one member inside the current transaction (no-op on SQLite)."""
+
+    async def run_piccolo(self, sql: str, args: list[Any], query_type: str) -> list[dict[str, Any]]:
+        raise NotImplementedError
+
+    def in_transaction(self) -> bool:
+        raise NotImplementedError
+
+
+# --------------------------------------------------------------------------- SQLite
+
+
+def _sqlite_sql(sql: str, cache: dict[str, str] = {}) -> str:  # noqa: B006  (deliberate memo)
+    out = cache.get(sql)
+    if out is None:
+        out = cache[sql] = _PLACEHOLDER.sub(r"?\1", sql)
+    return out
+
+
+def _open_sqlite(path: Path, *, readonly: bool, synchronous: str) -> sqlite3.Connection:
+    conn = sqlite3.connect(
+        str(path),
+        isolation_level=None,  # we issue BEGIN/COMMIT ourselves
+        check_same_thread=False,
+        detect_types=sqlite3.PARSE_DECLTYPES,
+        timeout=10.0,
+        cached_statements=512,
+    )
+    conn.execute("PRAGMA foreign_keys = ON")
+    conn.execute(f"PRAGMA synchronous = {synchronous}")
+    conn.execute("PRAGMA cache_size = -65536")  # 64 MiB page cache
+    conn.execute("PRAGMA temp_store = MEMORY")
+    if readonly:
+        conn.execute("PRAGMA query_only = ON")
+    return conn
+
+
+_SQLITE_UNAVAILABLE = ("disk", "readonly", "read-only", "full", "unable to open", "locked", "I/O")
+
+
+def _is_unavailable(exc: sqlite3.Error) -> bool:
+    text = str(exc)
+    return isinstance(exc, sqlite3.OperationalError) and any(word in text for word in _SQLITE_UNAVAILABLE)
+
+
+class SQLiteDatabase(Database):
+    dialect = "sqlite"
+
+    def __init__(self, path: Path, synchronous: str = "NORMAL") -> None:
+        self.path = path
+        self.synchronous = synchronous
+        self._writer: sqlite3.Connection | None = None
+        self._reader: sqlite3.Connection | None = None
+        self._lock = asyncio.Lock()
+        self._current: ContextVar[sqlite3.Connection | None] = ContextVar("sqlite_current", default=None)
+        self._group: asyncio.Future[None] | None = None
+        self._commit_scheduled = False
+
+    async def start(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._writer = _open_sqlite(self.path, readonly=False, synchronous=self.synchronous)
+        mode = self._writer.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+        if mode.lower() != "wal":
+            raise DatabaseUnavailable(f"SQLite refused WAL mode (got {mode})")
+        self._reader = _open_sqlite(self.path, readonly=True, synchronous=self.synchronous)
+
+    async def close(self) -> None:
+        # Let a pending group commit finish before closing.
+        if self._group is not None and not self._group.done():
+            with contextlib.suppress(Exception):
+                await self._group
+        for conn in (self._reader, self._writer):
+            if conn is not None:
+                conn.close()
+        self._reader = self._writer = None
+
+    def in_transaction(self) -> bool:
+        return self._current.get() is not None
+
+    def _conn(self) -> sqlite3.Connection:
+        conn = self._current.get()
+        if conn is not None:
+            return conn
+        assert self._reader is not None, "database not started"
+        return self._reader
+
+    def _run(self, conn: sqlite3.Connection, sql: str, args: Sequence[Any]) -> sqlite3.Cursor:
+        try:
+            return conn.execute(_sqlite_sql(sql), args)
+        except sqlite3.OperationalError as exc:
+            if _is_unavailable(exc):
+                raise DatabaseUnavailable(str(exc)) from exc
+            raise
+
+    async def fetch(self, sql: str, *args: Any) -> list[Any]:
+        return self._run(self._conn(), sql, args).fetchall()
+
+    async def fetchrow(self, sql: str, *args: Any) -> Any | None:
+        return self._run(self._conn(), sql, args).fetchone()
+
+    async def execute(self, sql: str, *args: Any) -> None:
+        if self._current.get() is None:
+            async with self.transaction():
+                self._run(self._conn(), sql, args)
+        else:
+            self._run(self._conn(), sql, args)
+
+    async def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        if self._current.get() is None:
+            async with self.transaction():
+                self._conn().executemany(_sqlite_sql(sql), rows)
+        else:
+            self._conn().executemany(_sqlite_sql(sql), rows)
+
+    @contextlib.asynccontextmanager
+    async def transaction(self) -> AsyncIterator[None]:
+        current = self._current.get()
+        if current is not None:  # nested unit: a savepoint inside the caller's
+            current.execute("SAVEPOINT nested")
+            try:
+                yield
+            except BaseException:
+                current.execute("ROLLBACK TO nested")
+                current.execute("RELEASE nested")
+                raise
+            current.execute("RELEASE nested")
+            return
+
+        conn = self._writer
+        assert conn is not None, "database not started"
+        async with self._lock:
+            if self._group is None:
+                try:
+                    conn.execute("BEGIN IMMEDIATE")
+                except sqlite3.OperationalError as exc:
+                    raise DatabaseUnavailable(str(exc)) from exc
+                self._group = asyncio.get_running_loop().create_future()
+            group = self._group
+            if not self._commit_scheduled:
+                self._commit_scheduled = True
+                asyncio.get_running_loop().call_soon(self._commit_group)
+            conn.execute("SAVEPOINT unit")
+            token = self._current.set(conn)
+            try:
+                yield
+            except BaseException:
+                conn.execute("ROLLBACK TO unit")
+                conn.execute("RELEASE unit")
+                raise
+            else:
+                conn.execute("RELEASE unit")
+            finally:
+                self._current.reset(token)
+        await asyncio.shield(group)
+
+    def _commit_group(self) -> None:
+        """Runs once per event-loop turn with units done: one COMMIT for all of them."""
+        if self._lock.locked():  # a unit is mid-way (it awaited something); try again next turn
+            asyncio.get_running_loop().call_soon(self._commit_group)
+            return
+        self._commit_scheduled = False
+        group, self._group = self._group, None
+        if group is None:
+            return
+        conn = self._writer
+        assert conn is not None
+        try:
+            conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            with contextlib.suppress(sqlite3.Error):
+                conn.execute("ROLLBACK")
+            group.set_exception(DatabaseUnavailable(str(exc)))
+            group.exception()  # mark retrieved: every waiter re-raises it anyway
+            return
+        group.set_result(None)
+
+    async def run_piccolo(self, sql: str, args: list[Any], query_type: str) -> list[dict[str, Any]]:
+        if self._current.get() is None and query_type not in ("select", "count", "exists", "objects", "table_exists"):
+            async with self.transaction():
+                return self._piccolo_rows(self._conn().execute(sql, args))
+        return self._piccolo_rows(self._conn().execute(sql, args))
+
+    @staticmethod
+    def _piccolo_rows(cursor: sqlite3.Cursor) -> list[dict[str, Any]]:
+        if cursor.description is None:
+            return []
+        names = [d[0] for d in cursor.description]
+        return [dict(zip(names, row)) for row in cursor.fetchall()]
+
+    def backup_to(self, target: Path) -> None:
+        """Online backup (used by the ops script and tests)."""
+        assert self._reader is not None
+        dest = sqlite3.connect(str(target))
+        with dest:
+            self._reader.backup(dest)
+        dest.close()
+
+
+# --------------------------------------------------------------------------- PostgreSQL
+
+
+class PostgresDatabase(Database):
+    dialect = "postgres"
+
+    def __init__(self, dsn: str, min_size: int = 2, max_size: int = 20) -> None:
+        self.dsn = dsn
+        self.min_size = min_size
+        self.max_size = max_size
+        self.pool: Any = None
+        self._current: ContextVar[Any] = ContextVar("pg_current", default=None)
+
+    async def start(self) -> None:
+        import asyncpg
+
+        try:
+            self.pool = await asyncpg.create_pool(self.dsn, min_size=self.min_size, max_size=self.max_size)
+        except (OSError, asyncpg.PostgresError) as exc:
+            raise DatabaseUnavailable(f"cannot connect to PostgreSQL: {exc}") from exc
+
+    async def close(self) -> None:
+        if self.pool is not None:
+            await self.pool.close()
+            self.pool = None
+
+    def in_transaction(self) -> bool:
+        return self._current.get() is not None
+
+    async def fetch(self, sql: str, *args: Any) -> list[Any]:
+        conn = self._current.get()
+        try:
+            if conn is not None:
+                return await conn.fetch(sql, *args)
+            return await self.pool.fetch(sql, *args)
+        except (OSError, ConnectionError) as exc:
+            raise DatabaseUnavailable(str(exc)) from exc
+
+    async def fetchrow(self, sql: str, *args: Any) -> Any | None:
+        conn = self._current.get() or self.pool
+        try:
+            return await conn.fetchrow(sql, *args)
+        except (OSError, ConnectionError) as exc:
+            raise DatabaseUnavailable(str(exc)) from exc
+
+    async def execute(self, sql: str, *args: Any) -> None:
+        conn = self._current.get() or self.pool
+        await conn.execute(sql, *args)
+
+    async def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        conn = self._current.get() or self.pool
+        await conn.executemany(sql, rows)
+
+    @contextlib.asynccontextmanager
+    async def transaction(self) -> AsyncIterator[None]:
+        current = self._current.get()
+        if current is not None:
+            async with current.transaction():  # savepoint
+                yield
+            return
+        try:
+            acquired = self.pool.acquire()
+            conn = await acquired.__aenter__()
+        except (OSError, ConnectionError) as exc:
+            raise DatabaseUnavailable(str(exc)) from exc
+        try:
+            async with conn.transaction():
+                token = self._current.set(conn)
+                try:
+                    yield
+                finally:
+                    self._current.reset(token)
+        finally:
+            await acquired.__aexit__(None, None, None)
+
+    async def lock_member(self, member_id: int) -> None:
+        await self.execute("SELECT pg_advisory_xact_lock(1, $1)", member_id)
+
+    async def run_piccolo(self, sql: str, args: list[Any], query_type: str) -> list[Any]:
+        conn = self._current.get() or self.pool
+        return await conn.fetch(sql, *args)
+
+
+def create_database(settings: Any) -> Database:
+    if settings.dialect == "postgres":
+        return PostgresDatabase(settings.database_url)
+    return SQLiteDatabase(settings.sqlite_path, settings.sqlite_synchronous)

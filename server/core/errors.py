@@ -1,0 +1,153 @@
+"""Errors: every failure a client can cause is a 4xx ``{"status_code", "code", "detail"}``.
+
+``code`` is a stable English key, ``detail`` is Chinese for people. Framework errors (validation,
+404 routes, 405, body too large) are mapped here too, so no raw Litestar/msgspec message leaks out.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import Any
+
+from litestar import Request, Response
+from litestar.exceptions import (
+    HTTPException,
+    MethodNotAllowedException,
+    NotAuthorizedException,
+    NotFoundException,
+    PermissionDeniedException,
+    ValidationException,
+)
+from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR, HTTP_503_SERVICE_UNAVAILABLE
+
+from server.core.db import DatabaseUnavailable
+
+log = logging.getLogger("hongyi.errors")
+
+
+class APIError(Exception):
+    def __init__(self, status_code: int, code: str, detail: str, extra: dict[str, Any] | None = None) -> None:
+        super().__init__(detail)
+        self.status_code = status_code
+        self.code = code
+        self.detail = detail
+        self.extra = extra or {}
+
+
+def not_found(what: str = "对象") -> APIError:
+    return APIError(404, "not_found", f"{what}不存在或无权访问")
+
+
+def bad_request(code: str, detail: str) -> APIError:
+    return APIError(400, code, detail)
+
+
+def conflict(code: str, detail: str) -> APIError:
+    return APIError(409, code, detail)
+
+
+def forbidden(detail: str = "没有权限执行此操作") -> APIError:
+    return APIError(403, "forbidden", detail)
+
+
+def _body(status_code: int, code: str, detail: str, **extra: Any) -> Response[dict[str, Any]]:
+    headers = {"Cache-Control": "no-store"}
+    return Response({"status_code": status_code, "code": code, "detail": detail, **extra}, status_code=status_code, headers=headers)
+
+
+def api_error_handler(_: Request, exc: APIError) -> Response[dict[str, Any]]:
+    return _body(exc.status_code, exc.code, exc.detail, **exc.extra)
+
+
+_FIELD = re.compile(r"at `\$\.?([^`]*)`")
+
+
+def _validation_detail(exc: ValidationException) -> tuple[str, str, list[dict[str, Any]]]:
+    """Turn msgspec/Litestar messages into a Chinese sentence with the field named."""
+    errors: list[dict[str, Any]] = []
+    extra = exc.extra if isinstance(exc.extra, list) else []
+    for item in extra:
+        if isinstance(item, dict):
+            errors.append({"field": item.get("key") or "", "source": item.get("source") or "body", "message": str(item.get("message", ""))})
+    text = " ".join([str(exc.detail)] + [e["message"] for e in errors])
+    field_match = _FIELD.search(text)
+    field = field_match.group(1) if field_match else (errors[0]["field"] if errors else "")
+    where = f"（字段 {field}）" if field else ""
+    lowered = text.lower()
+    if "malformed" in lowered or "json is malformed" in lowered or "invalid json" in lowered or "truncated" in lowered:
+        return "malformed_json", "请求体不是有效的 JSON", errors
+    if "unknown field" in lowered or "object contains unknown field" in lowered:
+        return "unknown_field", f"包含不允许的字段{where}", errors
+    if "missing required field" in lowered or "missing required" in lowered:
+        return "missing_field", f"缺少必填字段{where}", errors
+    if "expected" in lowered:
+        return "invalid_type", f"字段类型或取值不正确{where}", errors
+    return "invalid_input", f"请求参数不正确{where}", errors
+
+
+def validation_handler(_: Request, exc: ValidationException) -> Response[dict[str, Any]]:
+    code, detail, errors = _validation_detail(exc)
+    return _body(400, code, detail, errors=errors)
+
+
+def http_exception_handler(_: Request, exc: HTTPException) -> Response[dict[str, Any]]:
+    status = exc.status_code
+    if isinstance(exc, NotFoundException):
+        return _body(404, "not_found", "请求的地址不存在")
+    if isinstance(exc, MethodNotAllowedException):
+        return _body(405, "method_not_allowed", "不支持该请求方法")
+    if isinstance(exc, NotAuthorizedException):
+        return _body(401, "unauthorized", str(exc.detail) if _is_chinese(exc.detail) else "请先登录")
+    if isinstance(exc, PermissionDeniedException):
+        return _body(403, "forbidden", "没有权限执行此操作")
+    if status == 413:
+        return _body(413, "body_too_large", "请求体过大（上限 1 MiB）")
+    if status == 429:
+        return _body(429, "rate_limited", "请求过于频繁，请稍后再试")
+    if status == 415:
+        return _body(415, "unsupported_media_type", "请求体格式不受支持，请使用 JSON")
+    if 400 <= status < 500:
+        return _body(status, "bad_request", "请求不正确")
+    log.error("http error %s: %s", status, exc.detail)
+    return _body(status, "server_error", "服务器暂时出错，请稍后再试")
+
+
+def _is_chinese(text: Any) -> bool:
+    return isinstance(text, str) and any("\u4e00" <= ch <= "\u9fff" for ch in text)
+
+
+def unavailable_handler(_: Request, exc: DatabaseUnavailable) -> Response[dict[str, Any]]:
+    log.error("database unavailable: %s", exc)
+    response = _body(HTTP_503_SERVICE_UNAVAILABLE, "database_unavailable", "数据库暂时不可用，数据未写入，请稍后重试")
+    response.headers["Retry-After"] = "5"
+    return response
+
+
+def integrity_handler(_: Request, exc: Exception) -> Response[dict[str, Any]]:
+    """A uniqueness or reference rule of the database caught what the code did not: a 409, not a 500."""
+    log.warning("integrity error: %s", exc)
+    return _body(409, "conflict", "数据冲突：记录已存在或仍被引用")
+
+
+def internal_error_handler(request: Request, exc: Exception) -> Response[dict[str, Any]]:
+    log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    return _body(HTTP_500_INTERNAL_SERVER_ERROR, "server_error", "服务器内部错误，请稍后再试")
+
+
+def _integrity_classes() -> tuple[type[Exception], ...]:
+    import sqlite3
+
+    import asyncpg
+
+    return (sqlite3.IntegrityError, asyncpg.IntegrityConstraintViolationError)
+
+
+EXCEPTION_HANDLERS: dict[Any, Any] = {
+    **{cls: integrity_handler for cls in _integrity_classes()},
+    APIError: api_error_handler,
+    ValidationException: validation_handler,
+    DatabaseUnavailable: unavailable_handler,
+    HTTPException: http_exception_handler,
+    HTTP_500_INTERNAL_SERVER_ERROR: internal_error_handler,
+}

@@ -1,0 +1,17 @@
+from litestar import Response, get
+
+from server.core.context import Context
+from server.core.db import DatabaseUnavailable
+
+
+@get("/health", opt={"exclude_from_auth": True}, tags=["health"], summary="Liveness and database reachability")
+async def health(ctx: Context) -> Response[dict[str, str]]:
+    try:
+        await ctx.db.fetchval("SELECT 1")
+        return Response({"status": "ok", "database": "ok", "engine": ctx.db.dialect}, headers={"Cache-Control": "no-store"})
+    except (DatabaseUnavailable, OSError) as exc:
+        del exc
+        return Response(
+            {"status": "degraded", "database": "unavailable", "engine": ctx.db.dialect}, status_code=503,
+            headers={"Cache-Control": "no-store"},
+        )

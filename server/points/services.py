@@ -1,0 +1,449 @@
+"""积分制管理 core: rules, capped awards into the append-only ledger, the tally, ranks.
+
+Every ledger write happens inside the caller's write unit and updates ``points_tally`` in the same
+transaction: one row per (ancestor org, year, member), so a leaderboard or a rank inside any org
+subtree reads an index range and never scans the ledger.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import msgspec
+
+from server.core.auth import Principal
+from server.core.errors import APIError, forbidden, not_found
+from server.points.schemas import (
+    AdjustmentIn,
+    EntryOut,
+    LeaderboardOut,
+    LeaderRow,
+    MyPointsOut,
+    RuleIn,
+    RuleOut,
+    RulePatch,
+)
+from server.core.context import Context
+from server.core.sql import path_ids
+from server.core.timeutil import utcnow
+
+DEFAULT_RULES: list[dict[str, Any]] = [
+    {"code": "attend_branch_meeting", "name": "参加支部党员大会", "category": "basic", "trigger": "branch_meeting", "points": 1},
+    {"code": "attend_committee_meeting", "name": "参加支委会", "category": "basic", "trigger": "committee_meeting", "points": 1},
+    {"code": "attend_group_meeting", "name": "参加党小组会", "category": "basic", "trigger": "group_meeting", "points": 1},
+    {"code": "attend_party_lecture", "name": "参加党课", "category": "basic", "trigger": "party_lecture", "points": 1},
+    {"code": "attend_theme_day", "name": "参加主题党日", "category": "basic", "trigger": "theme_day", "points": 1, "cap_year": 12},
+    {"code": "attend_life_meeting", "name": "参加组织生活会", "category": "basic", "trigger": "life_meeting", "points": 1},
+    {"code": "attend_evaluation", "name": "参加民主评议", "category": "basic", "trigger": "evaluation", "points": 1},
+    {"code": "volunteer_hour", "name": "志愿服务（每小时）", "category": "reward", "trigger": "volunteer_hour", "points": 1, "cap_day": 8},
+    {"code": "pairing_visit", "name": "一帮一走访（经核实）", "category": "reward", "trigger": "pairing_visit", "points": 1, "cap_year": 12},
+    {"code": "absence", "name": "无故缺席必参活动", "category": "penalty", "trigger": "absence", "points": -2},
+    {"code": "dues_overdue", "name": "未按时交纳党费", "category": "penalty", "trigger": "dues_overdue", "points": -2},
+    {"code": "manual_reward", "name": "人工加分", "category": "reward", "trigger": "manual", "points": 0},
+    {"code": "manual_deduction", "name": "人工扣分", "category": "penalty", "trigger": "manual", "points": 0},
+]
+
+STARS = [(96, 5), (90, 4), (80, 3), (70, 2), (60, 1)]
+
+
+def star_for(total: float) -> int:
+    """0 means 不合格 (below 60)."""
+    for floor, stars in STARS:
+        if total >= floor:
+            return stars
+    return 0
+
+
+def total_for(base: int, earned: float) -> float:
+    return max(0.0, base + earned)
+
+
+@dataclass
+class Rule:
+    id: int
+    code: str
+    name: str
+    points: float
+    cap_day: float | None
+    cap_month: float | None
+    cap_year: float | None
+    version: int
+    valid_from: date | None
+    valid_to: date | None
+
+    def applies_on(self, day: date) -> bool:
+        return (self.valid_from is None or day >= self.valid_from) and (self.valid_to is None or day <= self.valid_to)
+
+
+_RULE_COLUMNS = "id, code, name, points, cap_day, cap_month, cap_year, version, valid_from, valid_to"
+
+
+def _rule(row: Any) -> Rule:
+    return Rule(*row)
+
+
+async def ensure_default_rules(ctx: Context) -> None:
+    now = utcnow()
+    async with ctx.db.transaction():
+        for rule in DEFAULT_RULES:
+            await ctx.db.execute(
+                "INSERT INTO point_rules (code, name, category, trigger, points, cap_day, cap_month, cap_year,"
+                " needs_approval, version, status, created_at, updated_at)"
+                " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 1, 'active', $10, $10) ON CONFLICT (code) DO NOTHING",
+                rule["code"], rule["name"], rule["category"], rule["trigger"], float(rule["points"]),
+                rule.get("cap_day"), rule.get("cap_month"), rule.get("cap_year"), False, now,
+            )
+
+
+async def rule_for_trigger(ctx: Context, trigger: str, day: date) -> Rule | None:
+    rows = await ctx.db.fetch(
+        f"SELECT {_RULE_COLUMNS} FROM point_rules WHERE trigger = $1 AND status = 'active' ORDER BY id", trigger
+    )
+    for row in rows:
+        rule = _rule(row)
+        if rule.applies_on(day):
+            return rule
+    return None
+
+
+async def rule_by_code(ctx: Context, code: str) -> Rule | None:
+    row = await ctx.db.fetchrow(f"SELECT {_RULE_COLUMNS} FROM point_rules WHERE code = $1 AND status = 'active'", code)
+    return _rule(row) if row else None
+
+
+def _local_bounds(moment: datetime, tz: ZoneInfo) -> dict[str, tuple[datetime, datetime]]:
+    """UTC [start, end) of the local day, month and year containing ``moment``."""
+    local = moment.astimezone(tz)
+    day_start = datetime.combine(local.date(), time(), tz)
+    day_end = day_start + timedelta(days=1)
+    month_start = day_start.replace(day=1)
+    month_end = (month_start + timedelta(days=32)).replace(day=1)
+    year_start = month_start.replace(month=1)
+    year_end = year_start.replace(year=year_start.year + 1)
+    return {
+        "day": (day_start.astimezone(UTC), day_end.astimezone(UTC)),
+        "month": (month_start.astimezone(UTC), month_end.astimezone(UTC)),
+        "year": (year_start.astimezone(UTC), year_end.astimezone(UTC)),
+    }
+
+
+async def _capped(ctx: Context, member_id: int, rule: Rule, delta: float, occurred_at: datetime) -> float:
+    caps = [("day", rule.cap_day), ("month", rule.cap_month), ("year", rule.cap_year)]
+    if delta <= 0 or all(cap is None for _, cap in caps):
+        return delta
+    bounds = _local_bounds(occurred_at, ctx.settings.tz)
+    for period, cap in caps:
+        if cap is None:
+            continue
+        start, end = bounds[period]
+        used = await ctx.db.fetchval(
+            "SELECT COALESCE(SUM(delta), 0) FROM points_ledger"
+            " WHERE member_id = $1 AND rule_id = $2 AND occurred_at >= $3 AND occurred_at < $4",
+            member_id, rule.id, start, end,
+        )
+        delta = min(delta, max(0.0, cap - float(used or 0)))
+    return delta
+
+
+async def post_entry(
+    ctx: Context,
+    *,
+    member_id: int,
+    org_path: str,
+    delta: float,
+    occurred_at: datetime,
+    source_type: str,
+    source_id: int | None,
+    rule: Rule | None = None,
+    reason: str = "",
+    created_by: int | None = None,
+    reverses_id: int | None = None,
+) -> int:
+    """Append one ledger entry and move the tally. Caller holds a write unit."""
+    local = occurred_at.astimezone(ctx.settings.tz)
+    entry_id = await ctx.db.fetchval(
+        "INSERT INTO points_ledger (member_id, rule_id, rule_version, delta, year, local_date, occurred_at,"
+        " source_type, source_id, reverses_id, reason, created_by, created_at)"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING id",
+        member_id, rule.id if rule else None, rule.version if rule else None, float(delta), local.year,
+        local.date(), occurred_at, source_type, source_id, reverses_id, reason, created_by, utcnow(),
+    )
+    await _bump_tally(ctx, member_id, org_path, local.year, float(delta))
+    return int(entry_id)
+
+
+async def _bump_tally(ctx: Context, member_id: int, org_path: str, year: int, delta: float) -> None:
+    for org_id in path_ids(org_path):
+        await ctx.db.execute(
+            "INSERT INTO points_tally (org_id, year, member_id, earned) VALUES ($1, $2, $3, $4)"
+            " ON CONFLICT (org_id, year, member_id) DO UPDATE SET earned = points_tally.earned + excluded.earned",
+            org_id, year, member_id, delta,
+        )
+
+
+async def award(
+    ctx: Context,
+    *,
+    member_id: int,
+    org_path: str,
+    rule: Rule,
+    units: float,
+    occurred_at: datetime,
+    source_type: str,
+    source_id: int | None,
+    created_by: int | None = None,
+    reason: str = "",
+) -> float:
+    """Award ``rule.points * units`` within the rule's caps; returns what was actually awarded."""
+    delta = await _capped(ctx, member_id, rule, rule.points * units, occurred_at)
+    if delta == 0:
+        return 0.0
+    await post_entry(
+        ctx, member_id=member_id, org_path=org_path, delta=delta, occurred_at=occurred_at, source_type=source_type,
+        source_id=source_id, rule=rule, reason=reason or rule.name, created_by=created_by,
+    )
+    return delta
+
+
+async def reverse_source(ctx: Context, source_type: str, source_id: int, *, created_by: int | None, reason: str) -> float:
+    """Reverse every not-yet-reversed entry of one source (a rejected check-in, say)."""
+    rows = await ctx.db.fetch(
+        "SELECT l.id, l.member_id, l.rule_id, l.rule_version, l.delta, l.occurred_at, m.org_path"
+        " FROM points_ledger l JOIN members m ON m.id = l.member_id"
+        " WHERE l.source_type = $1 AND l.source_id = $2 AND l.reverses_id IS NULL"
+        " AND NOT EXISTS (SELECT 1 FROM points_ledger r WHERE r.reverses_id = l.id)",
+        source_type, source_id,
+    )
+    total = 0.0
+    for entry_id, member_id, rule_id, rule_version, delta, occurred_at, org_path in rows:
+        local = occurred_at.astimezone(ctx.settings.tz)
+        await ctx.db.execute(
+            "INSERT INTO points_ledger (member_id, rule_id, rule_version, delta, year, local_date, occurred_at,"
+            " source_type, source_id, reverses_id, reason, created_by, created_at)"
+            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+            member_id, rule_id, rule_version, -float(delta), local.year, local.date(), occurred_at, source_type,
+            source_id, entry_id, reason, created_by, utcnow(),
+        )
+        await _bump_tally(ctx, member_id, org_path, local.year, -float(delta))
+        total -= float(delta)
+    return total
+
+
+async def rebuild_member_tallies(ctx: Context, member_id: int) -> None:
+    """After a transfer: drop the member's tally rows and rebuild them from the ledger for the new orgs."""
+    org_path = await ctx.db.fetchval("SELECT org_path FROM members WHERE id = $1", member_id)
+    await ctx.db.execute("DELETE FROM points_tally WHERE member_id = $1", member_id)
+    years = await ctx.db.fetch(
+        "SELECT year, COALESCE(SUM(delta), 0) FROM points_ledger WHERE member_id = $1 GROUP BY year", member_id
+    )
+    current = utcnow().astimezone(ctx.settings.tz).year
+    by_year = {int(y): float(s) for y, s in years}
+    by_year.setdefault(current, 0.0)
+    for year, earned in by_year.items():
+        await _bump_tally(ctx, member_id, org_path, year, earned)
+
+
+async def ensure_member_tally(ctx: Context, member_id: int, org_path: str) -> None:
+    """A zero row for the current year, so members with no points yet still rank (last)."""
+    year = utcnow().astimezone(ctx.settings.tz).year
+    await _bump_tally(ctx, member_id, org_path, year, 0.0)
+
+
+async def ensure_year_tallies(ctx: Context, year: int) -> None:
+    """Once per process and year: zero rows for active members who have none (new year roll-over)."""
+    done: set[int] = ctx.caches.setdefault("tally_years", set())
+    if year in done:
+        return
+    missing = await ctx.db.fetch(
+        "SELECT m.id, m.org_path FROM members m WHERE m.status IN ('normal', 'inflow') AND NOT EXISTS"
+        " (SELECT 1 FROM points_tally t WHERE t.member_id = m.id AND t.year = $1 AND t.org_id = m.org_id)",
+        year,
+    )
+    if missing:
+        async with ctx.db.transaction():
+            for member_id, org_path in missing:
+                for org_id in path_ids(org_path):
+                    await ctx.db.execute(
+                        "INSERT INTO points_tally (org_id, year, member_id, earned) VALUES ($1, $2, $3, 0)"
+                        " ON CONFLICT (org_id, year, member_id) DO NOTHING",
+                        org_id, year, member_id,
+                    )
+    done.add(year)
+
+
+async def rank_in_org(ctx: Context, org_id: int, year: int, earned: float) -> int:
+    """Competition rank (1, 2, 2, 4): one more than the members of the subtree strictly ahead.
+    Only active members have tally rows (see ``members.services``), so no join is needed."""
+    ahead = await ctx.db.fetchval(
+        "SELECT COUNT(*) FROM points_tally WHERE org_id = $1 AND year = $2 AND earned > $3",
+        org_id, year, earned,
+    )
+    return int(ahead) + 1
+
+
+async def leaderboard(ctx: Context, org_id: int, year: int, limit: int) -> list[dict[str, Any]]:
+    rows = await ctx.db.fetch(
+        "SELECT t.member_id, m.name, o.name, t.earned FROM points_tally t"
+        " JOIN members m ON m.id = t.member_id JOIN orgs o ON o.id = m.org_id"
+        " WHERE t.org_id = $1 AND t.year = $2 AND m.status IN ('normal', 'inflow')"
+        " ORDER BY t.earned DESC, t.member_id LIMIT $3",
+        org_id, year, limit,
+    )
+    base = ctx.settings.points_base
+    out: list[dict[str, Any]] = []
+    rank = 0
+    previous: float | None = None
+    for position, (member_id, name, org_name, earned) in enumerate(rows, start=1):
+        if earned != previous:
+            rank, previous = position, earned
+        total = total_for(base, float(earned))
+        out.append({
+            "rank": rank, "member_id": member_id, "name": name, "org_name": org_name,
+            "earned": float(earned), "total": total, "star": star_for(total),
+        })
+    return out
+
+
+# ---------------------------------------------------------------------- API-facing operations
+
+_RULE_OUT = (
+    "id, code, name, category, trigger, points, cap_day, cap_month, cap_year, needs_approval, valid_from, valid_to,"
+    " version, status"
+)
+
+
+def current_year(ctx: Context) -> int:
+    return utcnow().astimezone(ctx.settings.tz).year
+
+
+async def my_points(ctx: Context, user: Principal, year: int | None) -> MyPointsOut:
+    if user.member_id is None or user.member_org_path is None:
+        raise forbidden("当前账号不是党员账号，没有积分")
+    year = year or current_year(ctx)
+    await ensure_year_tallies(ctx, year)
+    org_id = path_ids(user.member_org_path)[-1]
+    earned = float(await ctx.db.fetchval(
+        "SELECT COALESCE(SUM(delta), 0) FROM points_ledger WHERE member_id = $1 AND year = $2", user.member_id, year
+    ))
+    entries = await ctx.db.fetch(
+        "SELECT l.id, l.delta, l.reason, r.code, l.source_type, l.occurred_at, l.reverses_id FROM points_ledger l"
+        " LEFT JOIN point_rules r ON r.id = l.rule_id WHERE l.member_id = $1 AND l.year = $2"
+        " ORDER BY l.occurred_at DESC, l.id DESC LIMIT 200",
+        user.member_id, year,
+    )
+    org_name = await ctx.db.fetchval("SELECT name FROM orgs WHERE id = $1", org_id)
+    total = total_for(ctx.settings.points_base, earned)
+    return MyPointsOut(
+        year=year, base=ctx.settings.points_base, earned=earned, total=total, star=star_for(total),
+        rank=await rank_in_org(ctx, org_id, year, earned), rank_org_id=org_id, rank_org_name=org_name or "",
+        entries=[EntryOut(id=r[0], delta=float(r[1]), reason=r[2], rule_code=r[3], source_type=r[4], occurred_at=r[5],
+                          reverses_id=r[6]) for r in entries],
+    )
+
+
+async def leaderboard_for(ctx: Context, user: Principal, org_id: int | None, year: int | None, limit: int) -> LeaderboardOut:
+    year = year or current_year(ctx)
+    if org_id is None:
+        own = user.manager_paths or user.staff_station_paths or ((user.member_org_path,) if user.member_org_path else ())
+        if not own:
+            raise not_found("组织")
+        org_id = path_ids(own[0])[-1]
+    row = await ctx.db.fetchrow("SELECT id, name, path FROM orgs WHERE id = $1", org_id)
+    if row is None:
+        raise not_found("组织")
+    path = row[2]
+    own_chain = user.member_org_path or ""
+    visible = (
+        user.manages_path(path)
+        or any(path.startswith(p) for p in user.staff_station_paths)
+        or (own_chain.startswith(path))  # a member sees the boards of their branch and the orgs above it
+    )
+    if not visible:
+        raise not_found("组织")
+    await ensure_year_tallies(ctx, year)
+    rows = await leaderboard(ctx, org_id, year, limit)
+    return LeaderboardOut(org_id=org_id, org_name=row[1], year=year, rows=[LeaderRow(**r) for r in rows])
+
+
+async def adjust(ctx: Context, user: Principal, data: AdjustmentIn) -> EntryOut:
+    if data.delta == 0:
+        raise APIError(400, "zero_delta", "调整分值不能为 0")
+    if not user.is_staff_like:
+        raise forbidden("只有工作人员或支部书记可以调整积分")
+    member = await ctx.db.fetchrow("SELECT id, org_path, status FROM members WHERE id = $1", data.member_id)
+    if member is None or not user.sees_member(member[0], member[1]):
+        raise not_found("党员")
+    if member[0] == user.member_id:
+        raise forbidden("不能给自己调整积分")
+    code = data.rule_code or ("manual_reward" if data.delta > 0 else "manual_deduction")
+    rule = await rule_by_code(ctx, code)
+    if rule is None:
+        raise APIError(400, "rule_retired", "对应的积分规则已停用")
+    async with ctx.db.transaction():
+        await ctx.db.lock_member(member[0])
+        entry_id = await post_entry(
+            ctx, member_id=member[0], org_path=member[1], delta=data.delta, occurred_at=utcnow(),
+            source_type="adjustment", source_id=None, rule=rule, reason=data.reason, created_by=user.user_id,
+        )
+    row = await ctx.db.fetchrow(
+        "SELECT l.id, l.delta, l.reason, r.code, l.source_type, l.occurred_at, l.reverses_id FROM points_ledger l"
+        " LEFT JOIN point_rules r ON r.id = l.rule_id WHERE l.id = $1",
+        entry_id,
+    )
+    return EntryOut(id=row[0], delta=float(row[1]), reason=row[2], rule_code=row[3], source_type=row[4],
+                    occurred_at=row[5], reverses_id=row[6])
+
+
+def _rule_out(row: Any) -> RuleOut:
+    return RuleOut(
+        id=row[0], code=row[1], name=row[2], category=row[3], trigger=row[4], points=float(row[5]), cap_day=row[6],
+        cap_month=row[7], cap_year=row[8], needs_approval=bool(row[9]), valid_from=row[10], valid_to=row[11],
+        version=row[12], status=row[13],
+    )
+
+
+async def list_rules(ctx: Context) -> list[RuleOut]:
+    rows = await ctx.db.fetch(f"SELECT {_RULE_OUT} FROM point_rules ORDER BY id")
+    return [_rule_out(r) for r in rows]
+
+
+def _require_rule_admin(user: Principal) -> None:
+    if not user.is_root_admin:
+        raise forbidden("只有街道管理员可以修改积分规则")
+
+
+async def create_rule(ctx: Context, user: Principal, data: RuleIn) -> RuleOut:
+    _require_rule_admin(user)
+    if data.valid_from and data.valid_to and data.valid_to < data.valid_from:
+        raise APIError(400, "invalid_dates", "有效期结束日期不能早于开始日期")
+    if await ctx.db.fetchval("SELECT id FROM point_rules WHERE code = $1", data.code) is not None:
+        raise APIError(409, "rule_code_taken", "规则编码已存在")
+    now = utcnow()
+    async with ctx.db.transaction():
+        rule_id = await ctx.db.fetchval(
+            "INSERT INTO point_rules (code, name, category, trigger, points, cap_day, cap_month, cap_year, needs_approval,"
+            " valid_from, valid_to, version, status, created_at, updated_at)"
+            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, 1, 'active', $12, $12) RETURNING id",
+            data.code, data.name, data.category, data.trigger, data.points, data.cap_day, data.cap_month, data.cap_year,
+            data.needs_approval, data.valid_from, data.valid_to, now,
+        )
+    return _rule_out(await ctx.db.fetchrow(f"SELECT {_RULE_OUT} FROM point_rules WHERE id = $1", rule_id))
+
+
+async def update_rule(ctx: Context, user: Principal, rule_id: int, data: RulePatch) -> RuleOut:
+    """Edits bump the version; entries already in the ledger keep the delta and version they used."""
+    _require_rule_admin(user)
+    if await ctx.db.fetchval("SELECT id FROM point_rules WHERE id = $1", rule_id) is None:
+        raise not_found("积分规则")
+    changes = {k: v for k, v in msgspec.structs.asdict(data).items() if v is not msgspec.UNSET}
+    async with ctx.db.transaction():
+        for column, value in changes.items():
+            await ctx.db.execute(f"UPDATE point_rules SET {column} = $1 WHERE id = $2", value, rule_id)
+        if changes:
+            await ctx.db.execute(
+                "UPDATE point_rules SET version = version + 1, updated_at = $1 WHERE id = $2", utcnow(), rule_id
+            )
+    return _rule_out(await ctx.db.fetchrow(f"SELECT {_RULE_OUT} FROM point_rules WHERE id = $1", rule_id))

@@ -1,0 +1,57 @@
+from typing import Literal
+
+from litestar import Controller, Request, Response, delete, get, patch, post
+
+from server.core.context import Context
+from server.core.qr import poster_svg, qr_png, qr_svg
+from server.stations import services
+from server.stations.schemas import KioskIn, KioskOut, StationIn, StationOut, StationPatch
+
+
+class StationController(Controller):
+    path = "/stations"
+    tags = ["stations"]
+
+    @get("/", summary="Stations I work at or manage (members: active stations of their tree)")
+    async def list_stations(self, request: Request, ctx: Context) -> list[StationOut]:
+        return await services.list_stations(ctx, request.user)
+
+    @post("/", summary="Create a station (admin)")
+    async def create_station(self, request: Request, ctx: Context, data: StationIn) -> StationOut:
+        return await services.create_station(ctx, request.user, data)
+
+    @get("/{station_id:int}", summary="One station")
+    async def get_station(self, request: Request, ctx: Context, station_id: int) -> StationOut:
+        station, _ = await services.reachable_station(ctx, request.user, station_id)
+        return station
+
+    @patch("/{station_id:int}", summary="Edit a station; revoke_posters bumps the poster version")
+    async def update_station(self, request: Request, ctx: Context, station_id: int, data: StationPatch) -> StationOut:
+        return await services.update_station(ctx, request.user, station_id, data)
+
+    @get("/{station_id:int}/poster", summary="Station check-in poster: A4 SVG, or the QR as PNG/SVG")
+    async def poster(
+        self, request: Request, ctx: Context, station_id: int, format: Literal["svg", "png", "qr.svg"] = "svg"
+    ) -> Response[bytes]:
+        station, _ = await services.reachable_station(ctx, request.user, station_id, manage=True)
+        url = ctx.tokens.qr_url(ctx.tokens.station_token(station.id, station.poster_version))
+        headers = {"Content-Disposition": f'inline; filename="station-{station.id}-v{station.poster_version}.{format}"'}
+        if format == "png":
+            return Response(qr_png(url), media_type="image/png", headers=headers)
+        if format == "qr.svg":
+            return Response(qr_svg(url), media_type="image/svg+xml", headers=headers)
+        body = poster_svg(station.name, station.address or station.org_name, url, "党员扫码签到 · 到站登记")
+        return Response(body, media_type="image/svg+xml", headers=headers)
+
+    @get("/{station_id:int}/kiosks", summary="Kiosks of a station")
+    async def list_kiosks(self, request: Request, ctx: Context, station_id: int) -> list[KioskOut]:
+        return await services.list_kiosks(ctx, request.user, station_id)
+
+    @post("/{station_id:int}/kiosks", summary="Register a kiosk's Ed25519 public key")
+    async def register_kiosk(self, request: Request, ctx: Context, station_id: int, data: KioskIn) -> KioskOut:
+        return await services.register_kiosk(ctx, request.user, station_id, data)
+
+
+@delete("/kiosks/{kiosk_id:int}", tags=["stations"], summary="Revoke a kiosk: its codes stop being accepted")
+async def revoke_kiosk(request: Request, ctx: Context, kiosk_id: int) -> None:
+    await services.revoke_kiosk(ctx, request.user, kiosk_id)
