@@ -122,7 +122,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
         route_handlers=[api, web.index, web.spa],
         lifespan=[lifespan],
         dependencies={"ctx": Provide(provide_ctx, sync_to_thread=False)},
-        middleware=[security_headers, DefineMiddleware(BearerAuthMiddleware, exclude_from_auth_key="exclude_from_auth")],
+        middleware=[security_headers, DefineMiddleware(BearerAuthMiddleware, exclude=["^/schema"], exclude_from_auth_key="exclude_from_auth")],
         exception_handlers=EXCEPTION_HANDLERS,
         request_max_body_size=MAX_BODY_BYTES,
         cors_config=cors,

@@ -1,8 +1,9 @@
 from litestar import Request, Response, get, post
+from litestar.params import JSONBody
 
 from server.accounts import services
 from server.accounts.schemas import ActivateIn, LoginIn, LogoutIn, RefreshIn, TokenOut, UserOut
-from server.core.context import Context
+from server.core.context import Ctx
 
 PUBLIC = {"exclude_from_auth": True}
 
@@ -21,26 +22,26 @@ def client_ip(request: Request) -> str:
 
 
 @post("/auth/login", opt=PUBLIC, status_code=200, tags=["auth"], summary="Log in with phone and password")
-async def login(request: Request, ctx: Context, data: LoginIn) -> TokenOut:
+async def login(request: Request, ctx: Ctx, data: JSONBody[LoginIn]) -> TokenOut:
     return await services.login(ctx, data.phone.strip(), data.password, client_ip(request))
 
 
 @post("/auth/refresh", opt=PUBLIC, status_code=200, tags=["auth"], summary="Rotate a refresh token")
-async def refresh(ctx: Context, data: RefreshIn) -> TokenOut:
+async def refresh(ctx: Ctx, data: JSONBody[RefreshIn]) -> TokenOut:
     return await services.refresh(ctx, data.refresh_token)
 
 
 @post("/auth/logout", status_code=204, tags=["auth"], summary="Revoke the refresh token (or all of mine)")
-async def logout(request: Request, ctx: Context, data: LogoutIn | None = None) -> Response[None]:
+async def logout(request: Request, ctx: Ctx, data: JSONBody[LogoutIn | None] = None) -> Response[None]:
     await services.logout(ctx, request.user.user_id, data.refresh_token if data else None)
     return Response(None, status_code=204)
 
 
 @post("/auth/activate", opt=PUBLIC, status_code=200, tags=["auth"], summary="Set a password with an invite code")
-async def activate(ctx: Context, data: ActivateIn) -> TokenOut:
+async def activate(ctx: Ctx, data: JSONBody[ActivateIn]) -> TokenOut:
     return await services.activate(ctx, data.code.strip(), data.password)
 
 
 @get("/me", tags=["auth"], summary="Who I am: member, roles and their scopes")
-async def me(request: Request, ctx: Context) -> UserOut:
+async def me(request: Request, ctx: Ctx) -> UserOut:
     return await services.user_out(ctx, request.user)

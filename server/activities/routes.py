@@ -3,7 +3,7 @@ from datetime import datetime
 from typing import Annotated, Literal
 
 from litestar import Controller, Request, Response, get, patch, post
-from litestar.params import Parameter
+from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
 from server.activities import services
 from server.activities.schemas import (
@@ -14,7 +14,7 @@ from server.activities.schemas import (
     AttendanceOut,
     CloseOut,
 )
-from server.core.context import Context
+from server.core.context import Ctx
 from server.core.qr import poster_svg, qr_png
 
 
@@ -26,33 +26,33 @@ class ActivityController(Controller):
     async def list_activities(
         self,
         request: Request,
-        ctx: Context,
-        station_id: Annotated[int | None, Parameter(ge=1)] = None,
-        since: datetime | None = None,
-        until: datetime | None = None,
-        status: Literal["planned", "open", "closed", "cancelled"] | None = None,
-        limit: Annotated[int, Parameter(ge=1, le=500)] = 100,
+        ctx: Ctx,
+        station_id: Annotated[int | None, QueryParameter(ge=1)] = None,
+        since: FromQuery[datetime | None] = None,
+        until: FromQuery[datetime | None] = None,
+        status: FromQuery[Literal["planned", "open", "closed", "cancelled"] | None] = None,
+        limit: Annotated[int, QueryParameter(ge=1, le=500)] = 100,
     ) -> list[ActivityOut]:
         return await services.list_activities(
             ctx, request.user, station_id=station_id, since=since, until=until, status=status, limit=limit
         )
 
     @post("/", summary="Create an activity at a station I run or manage")
-    async def create_activity(self, request: Request, ctx: Context, data: ActivityIn) -> ActivityOut:
+    async def create_activity(self, request: Request, ctx: Ctx, data: JSONBody[ActivityIn]) -> ActivityOut:
         return await services.create_activity(ctx, request.user, data)
 
     @get("/{activity_id:int}", summary="One activity")
-    async def get_activity(self, request: Request, ctx: Context, activity_id: int) -> ActivityOut:
+    async def get_activity(self, request: Request, ctx: Ctx, activity_id: FromPath[int]) -> ActivityOut:
         activity, _ = await services.visible_activity(ctx, request.user, activity_id)
         return activity
 
     @patch("/{activity_id:int}", summary="Edit or cancel an activity")
-    async def update_activity(self, request: Request, ctx: Context, activity_id: int, data: ActivityPatch) -> ActivityOut:
+    async def update_activity(self, request: Request, ctx: Ctx, activity_id: FromPath[int], data: JSONBody[ActivityPatch]) -> ActivityOut:
         return await services.update_activity(ctx, request.user, activity_id, data)
 
     @get("/{activity_id:int}/qr", summary="The activity check-in code: JSON, A4 SVG poster or PNG")
     async def qr(
-        self, request: Request, ctx: Context, activity_id: int, format: Literal["json", "svg", "png"] = "json"
+        self, request: Request, ctx: Ctx, activity_id: FromPath[int], format: FromQuery[Literal["json", "svg", "png"]] = "json"
     ) -> Response:
         code = await services.activity_qr(ctx, request.user, activity_id)
         if format == "json":
@@ -66,9 +66,9 @@ class ActivityController(Controller):
         return Response(body, media_type="image/svg+xml")
 
     @get("/{activity_id:int}/attendance", summary="Who came, who is pending, who is absent")
-    async def attendance(self, request: Request, ctx: Context, activity_id: int) -> AttendanceOut:
+    async def attendance(self, request: Request, ctx: Ctx, activity_id: FromPath[int]) -> AttendanceOut:
         return await services.attendance(ctx, request.user, activity_id)
 
     @post("/{activity_id:int}/close", status_code=200, summary="Close; applies the absence rule once")
-    async def close(self, request: Request, ctx: Context, activity_id: int) -> CloseOut:
+    async def close(self, request: Request, ctx: Ctx, activity_id: FromPath[int]) -> CloseOut:
         return await services.close_activity(ctx, request.user, activity_id)

@@ -3,7 +3,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from litestar import Controller, Request, Response, get, post
-from litestar.params import Parameter
+from litestar.params import FromPath, JSONBody, QueryParameter
 
 from server.checkins import services
 from server.checkins.schemas import (
@@ -18,13 +18,13 @@ from server.checkins.schemas import (
     SyncOut,
 )
 from server.core.auth import Principal
-from server.core.context import Context
+from server.core.context import Ctx
 from server.core.errors import APIError, forbidden, not_found
 from server.core.sql import Where
 from server.keys.tokens import TokenError, extract_token
 
 
-def _item(data: CheckinItemIn) -> services.Item:
+def _item(data: JSONBody[CheckinItemIn]) -> services.Item:
     return services.Item(
         client_uuid=data.client_uuid, token=data.token, scanned_at=data.scanned_at, kind=data.kind,
         activity_id=data.activity_id, lat=data.lat, lng=data.lng, accuracy_m=data.accuracy_m,
@@ -45,7 +45,7 @@ def _member_actor(user: Principal) -> services.Actor:
     return services.Actor(member_id=user.member_id, method="self")
 
 
-def _processor(ctx: Context) -> services.CheckinProcessor:
+def _processor(ctx: Ctx) -> services.CheckinProcessor:
     processor = ctx.caches.get("checkin_processor")
     if processor is None:
         processor = ctx.caches["checkin_processor"] = services.CheckinProcessor(ctx)
@@ -76,13 +76,13 @@ class CheckinController(Controller):
     tags = ["check-ins"]
 
     @post("/", status_code=200, summary="Check in with one scanned code (422 when rejected)")
-    async def check_in(self, request: Request, ctx: Context, data: CheckinItemIn) -> Response[CheckinResultOut]:
+    async def check_in(self, request: Request, ctx: Ctx, data: JSONBody[CheckinItemIn]) -> Response[CheckinResultOut]:
         actor = _member_actor(request.user)
         [result] = await _processor(ctx).process(actor, [_item(data)])
         return Response(_out(result), status_code=422 if result.status == "rejected" else 200)
 
     @post("/sync", status_code=200, summary="Sync up to 500 queued check-ins; one result per item")
-    async def sync(self, request: Request, ctx: Context, data: SyncIn) -> SyncOut:
+    async def sync(self, request: Request, ctx: Ctx, data: JSONBody[SyncIn]) -> SyncOut:
         actor = _member_actor(request.user)
         if len(data.items) > MAX_BATCH:
             raise APIError(400, "batch_too_large", f"一次最多同步 {MAX_BATCH} 条记录")
@@ -90,7 +90,7 @@ class CheckinController(Controller):
         return SyncOut(results=[_out(r) for r in results])
 
     @post("/staff", status_code=200, summary="Staff check a member in by member card QR or member id")
-    async def staff_check_in(self, request: Request, ctx: Context, data: StaffCheckinIn) -> Response[CheckinResultOut]:
+    async def staff_check_in(self, request: Request, ctx: Ctx, data: JSONBody[StaffCheckinIn]) -> Response[CheckinResultOut]:
         user: Principal = request.user
         if (data.member_token is None) == (data.member_id is None):
             raise APIError(400, "member_required", "请提供党员证二维码或党员编号（二选一）")
@@ -134,9 +134,9 @@ class CheckinController(Controller):
     async def review_queue(
         self,
         request: Request,
-        ctx: Context,
-        station_id: Annotated[int | None, Parameter(ge=1)] = None,
-        limit: Annotated[int, Parameter(ge=1, le=500)] = 100,
+        ctx: Ctx,
+        station_id: Annotated[int | None, QueryParameter(ge=1)] = None,
+        limit: Annotated[int, QueryParameter(ge=1, le=500)] = 100,
     ) -> list[CheckinOut]:
         user: Principal = request.user
         if not user.is_staff_like:
@@ -155,7 +155,7 @@ class CheckinController(Controller):
         return [_checkin_row(r) for r in rows]
 
     @post("/{checkin_id:int}/decision", status_code=200, summary="Accept or reject a pending check-in")
-    async def decision(self, request: Request, ctx: Context, checkin_id: int, data: DecisionIn) -> DecisionOut:
+    async def decision(self, request: Request, ctx: Ctx, checkin_id: FromPath[int], data: JSONBody[DecisionIn]) -> DecisionOut:
         user: Principal = request.user
         row = await ctx.db.fetchrow(
             "SELECT c.station_id, s.org_path FROM checkins c JOIN stations s ON s.id = c.station_id WHERE c.id = $1",
@@ -173,9 +173,9 @@ class CheckinController(Controller):
 @get("/me/checkins", tags=["check-ins"], summary="My check-ins, newest first")
 async def my_checkins(
     request: Request,
-    ctx: Context,
-    limit: Annotated[int, Parameter(ge=1, le=500)] = 50,
-    offset: Annotated[int, Parameter(ge=0)] = 0,
+    ctx: Ctx,
+    limit: Annotated[int, QueryParameter(ge=1, le=500)] = 50,
+    offset: Annotated[int, QueryParameter(ge=0)] = 0,
 ) -> list[CheckinOut]:
     user: Principal = request.user
     if user.member_id is None:

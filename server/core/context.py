@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from litestar.datastructures import State
+from litestar.di import NamedDependency
 
 from server.core.db import Database
 from server.keys.tokens import TokenService
@@ -23,3 +24,6 @@ class Context:
 
 def provide_ctx(state: State) -> Context:
     return state.ctx
+
+
+Ctx = NamedDependency[Context]

@@ -60,7 +60,7 @@ def api_error_handler(_: Request, exc: APIError) -> Response[dict[str, Any]]:
     return _body(exc.status_code, exc.code, exc.detail, **exc.extra)
 
 
-_FIELD = re.compile(r"at `\$\.?([^`]*)`")
+_FIELD = re.compile(r"at `\$\.?([^`]*)`|field `([^`]*)`")
 
 
 def _validation_detail(exc: ValidationException) -> tuple[str, str, list[dict[str, Any]]]:
@@ -72,7 +72,9 @@ def _validation_detail(exc: ValidationException) -> tuple[str, str, list[dict[st
             errors.append({"field": item.get("key") or "", "source": item.get("source") or "body", "message": str(item.get("message", ""))})
     text = " ".join([str(exc.detail)] + [e["message"] for e in errors])
     field_match = _FIELD.search(text)
-    field = field_match.group(1) if field_match else (errors[0]["field"] if errors else "")
+    field = (field_match.group(1) or field_match.group(2)) if field_match else (errors[0]["field"] if errors else "")
+    if field == "data":
+        field = ""
     where = f"（字段 {field}）" if field else ""
     lowered = text.lower()
     if "malformed" in lowered or "json is malformed" in lowered or "invalid json" in lowered or "truncated" in lowered:
@@ -107,7 +109,10 @@ def http_exception_handler(_: Request, exc: HTTPException) -> Response[dict[str,
         return _body(429, "rate_limited", "请求过于频繁，请稍后再试")
     if status == 415:
         return _body(415, "unsupported_media_type", "请求体格式不受支持，请使用 JSON")
+    if status == 400 and any(word in str(exc.detail).lower() for word in ("json", "decode", "malformed", "utf-8", "truncated", "invalid character", "trailing")):
+        return _body(400, "malformed_json", "请求体不是有效的 JSON")
     if 400 <= status < 500:
+        log.info("client error %s: %s", status, exc.detail)
         return _body(status, "bad_request", "请求不正确")
     log.error("http error %s: %s", status, exc.detail)
     return _body(status, "server_error", "服务器暂时出错，请稍后再试")

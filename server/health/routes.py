@@ -1,11 +1,11 @@
 from litestar import Response, get
 
-from server.core.context import Context
+from server.core.context import Ctx
 from server.core.db import DatabaseUnavailable
 
 
 @get("/health", opt={"exclude_from_auth": True}, tags=["health"], summary="Liveness and database reachability")
-async def health(ctx: Context) -> Response[dict[str, str]]:
+async def health(ctx: Ctx) -> Response[dict[str, str]]:
     try:
         await ctx.db.fetchval("SELECT 1")
         return Response({"status": "ok", "database": "ok", "engine": ctx.db.dialect}, headers={"Cache-Control": "no-store"})

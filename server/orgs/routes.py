@@ -1,6 +1,7 @@
 from litestar import Controller, Request, get, patch, post
+from litestar.params import FromPath, JSONBody
 
-from server.core.context import Context
+from server.core.context import Ctx
 from server.orgs import services
 from server.orgs.schemas import OrgIn, OrgOut, OrgPatch
 
@@ -10,13 +11,13 @@ class OrgController(Controller):
     tags = ["orgs"]
 
     @get("/", summary="Orgs I manage, and the orgs above me")
-    async def list_orgs(self, request: Request, ctx: Context) -> list[OrgOut]:
+    async def list_orgs(self, request: Request, ctx: Ctx) -> list[OrgOut]:
         return await services.list_orgs(ctx, request.user)
 
     @post("/", summary="Create an org under a parent I administer")
-    async def create_org(self, request: Request, ctx: Context, data: OrgIn) -> OrgOut:
+    async def create_org(self, request: Request, ctx: Ctx, data: JSONBody[OrgIn]) -> OrgOut:
         return await services.create_org(ctx, request.user, data)
 
     @patch("/{org_id:int}", summary="Edit or move an org")
-    async def update_org(self, request: Request, ctx: Context, org_id: int, data: OrgPatch) -> OrgOut:
+    async def update_org(self, request: Request, ctx: Ctx, org_id: FromPath[int], data: JSONBody[OrgPatch]) -> OrgOut:
         return await services.update_org(ctx, request.user, org_id, data)

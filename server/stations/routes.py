@@ -1,8 +1,9 @@
 from typing import Literal
 
 from litestar import Controller, Request, Response, delete, get, patch, post
+from litestar.params import FromPath, FromQuery, JSONBody
 
-from server.core.context import Context
+from server.core.context import Ctx
 from server.core.qr import poster_svg, qr_png, qr_svg
 from server.stations import services
 from server.stations.schemas import KioskIn, KioskOut, StationIn, StationOut, StationPatch
@@ -13,25 +14,25 @@ class StationController(Controller):
     tags = ["stations"]
 
     @get("/", summary="Stations I work at or manage (members: active stations of their tree)")
-    async def list_stations(self, request: Request, ctx: Context) -> list[StationOut]:
+    async def list_stations(self, request: Request, ctx: Ctx) -> list[StationOut]:
         return await services.list_stations(ctx, request.user)
 
     @post("/", summary="Create a station (admin)")
-    async def create_station(self, request: Request, ctx: Context, data: StationIn) -> StationOut:
+    async def create_station(self, request: Request, ctx: Ctx, data: JSONBody[StationIn]) -> StationOut:
         return await services.create_station(ctx, request.user, data)
 
     @get("/{station_id:int}", summary="One station")
-    async def get_station(self, request: Request, ctx: Context, station_id: int) -> StationOut:
+    async def get_station(self, request: Request, ctx: Ctx, station_id: FromPath[int]) -> StationOut:
         station, _ = await services.reachable_station(ctx, request.user, station_id)
         return station
 
     @patch("/{station_id:int}", summary="Edit a station; revoke_posters bumps the poster version")
-    async def update_station(self, request: Request, ctx: Context, station_id: int, data: StationPatch) -> StationOut:
+    async def update_station(self, request: Request, ctx: Ctx, station_id: FromPath[int], data: JSONBody[StationPatch]) -> StationOut:
         return await services.update_station(ctx, request.user, station_id, data)
 
     @get("/{station_id:int}/poster", summary="Station check-in poster: A4 SVG, or the QR as PNG/SVG")
     async def poster(
-        self, request: Request, ctx: Context, station_id: int, format: Literal["svg", "png", "qr.svg"] = "svg"
+        self, request: Request, ctx: Ctx, station_id: FromPath[int], format: FromQuery[Literal["svg", "png", "qr.svg"]] = "svg"
     ) -> Response[bytes]:
         station, _ = await services.reachable_station(ctx, request.user, station_id, manage=True)
         url = ctx.tokens.qr_url(ctx.tokens.station_token(station.id, station.poster_version))
@@ -44,14 +45,14 @@ class StationController(Controller):
         return Response(body, media_type="image/svg+xml", headers=headers)
 
     @get("/{station_id:int}/kiosks", summary="Kiosks of a station")
-    async def list_kiosks(self, request: Request, ctx: Context, station_id: int) -> list[KioskOut]:
+    async def list_kiosks(self, request: Request, ctx: Ctx, station_id: FromPath[int]) -> list[KioskOut]:
         return await services.list_kiosks(ctx, request.user, station_id)
 
     @post("/{station_id:int}/kiosks", summary="Register a kiosk's Ed25519 public key")
-    async def register_kiosk(self, request: Request, ctx: Context, station_id: int, data: KioskIn) -> KioskOut:
+    async def register_kiosk(self, request: Request, ctx: Ctx, station_id: FromPath[int], data: JSONBody[KioskIn]) -> KioskOut:
         return await services.register_kiosk(ctx, request.user, station_id, data)
 
 
 @delete("/kiosks/{kiosk_id:int}", tags=["stations"], summary="Revoke a kiosk: its codes stop being accepted")
-async def revoke_kiosk(request: Request, ctx: Context, kiosk_id: int) -> None:
+async def revoke_kiosk(request: Request, ctx: Ctx, kiosk_id: FromPath[int]) -> None:
     await services.revoke_kiosk(ctx, request.user, kiosk_id)

@@ -6,8 +6,9 @@ import mimetypes
 from pathlib import Path
 
 from litestar import Request, Response, get
+from litestar.params import FromPath
 
-from server.core.context import Context
+from server.core.context import Ctx
 
 PLACEHOLDER = """<!doctype html><html lang="zh-CN"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width,initial-scale=1"><title>红驿</title></head>
@@ -35,7 +36,7 @@ def _file_response(dist: Path, relative: str) -> Response[bytes] | None:
     return Response(target.read_bytes(), media_type=media_type, headers={"Cache-Control": cache})
 
 
-def _index(ctx: Context) -> Response[bytes]:
+def _index(ctx: Ctx) -> Response[bytes]:
     found = _file_response(ctx.settings.pwa_dist, "index.html")
     if found is not None:
         return found
@@ -43,12 +44,12 @@ def _index(ctx: Context) -> Response[bytes]:
 
 
 @get("/", opt=PUBLIC, include_in_schema=False)
-async def index(ctx: Context) -> Response[bytes]:
+async def index(ctx: Ctx) -> Response[bytes]:
     return _index(ctx)
 
 
 @get("/{path:path}", opt=PUBLIC, include_in_schema=False)
-async def spa(request: Request, ctx: Context, path: str) -> Response[bytes]:
+async def spa(request: Request, ctx: Ctx, path: FromPath[str]) -> Response[bytes]:
     relative = path.lstrip("/")
     if relative.startswith(("api/", "schema")):
         from server.core.errors import APIError
