@@ -75,6 +75,7 @@ async def login(ctx: Context, phone: str, password: str, client_ip: str) -> Toke
 
 async def refresh(ctx: Context, token: str) -> TokenOut:
     now = utcnow()
+    reused = False
     async with ctx.db.transaction():
         row = await ctx.db.fetchrow(
             "SELECT id, user_id, family, expires_at, used_at, revoked_at FROM refresh_tokens WHERE token_hash = $1",
@@ -84,18 +85,21 @@ async def refresh(ctx: Context, token: str) -> TokenOut:
             raise APIError(401, "invalid_refresh_token", "登录已失效，请重新登录")
         token_id, user_id, family, expires_at, used_at, revoked_at = row
         if used_at is not None and revoked_at is None:
-            # A rotated token came back: someone holds a copy. Revoke the whole family.
+            # A rotated token came back: someone holds a copy. Revoke the whole family (committed, then refuse).
             await ctx.db.execute(
                 "UPDATE refresh_tokens SET revoked_at = $1 WHERE family = $2 AND revoked_at IS NULL", now, family
             )
-            raise APIError(401, "refresh_token_reused", "登录凭证已被使用过，为安全起见请重新登录")
-        if revoked_at is not None or expires_at <= now:
-            raise APIError(401, "invalid_refresh_token", "登录已失效，请重新登录")
-        active = await ctx.db.fetchval("SELECT is_active FROM users WHERE id = $1", user_id)
-        if not active:
-            raise APIError(401, "invalid_refresh_token", "账号已停用，请联系服务站工作人员")
-        await ctx.db.execute("UPDATE refresh_tokens SET used_at = $1 WHERE id = $2", now, token_id)
-        return await _issue(ctx, user_id, family)
+            reused = True
+        else:
+            if revoked_at is not None or expires_at <= now:
+                raise APIError(401, "invalid_refresh_token", "登录已失效，请重新登录")
+            active = await ctx.db.fetchval("SELECT is_active FROM users WHERE id = $1", user_id)
+            if not active:
+                raise APIError(401, "invalid_refresh_token", "账号已停用，请联系服务站工作人员")
+            await ctx.db.execute("UPDATE refresh_tokens SET used_at = $1 WHERE id = $2", now, token_id)
+            return await _issue(ctx, user_id, family)
+    assert reused
+    raise APIError(401, "refresh_token_reused", "登录凭证已被使用过，为安全起见请重新登录")
 
 
 async def logout(ctx: Context, user_id: int, token: str | None) -> None:

@@ -1,0 +1,187 @@
+"""Points core (DESIGN §6): caps at period edges in Asia/Shanghai, append-only ledger with reversals,
+tally and ranks, rules with versions, the absence rule on close."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from server.points import services as points
+from tests.conftest import World, new_uuid, now_iso
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+
+
+async def _award(world: World, member_id: int, code: str, when: datetime, units: float = 1) -> float:
+    ctx = world.ctx
+    rule = await points.rule_by_code(ctx, code)
+    assert rule is not None
+    org_path = await ctx.db.fetchval("SELECT org_path FROM members WHERE id = $1", member_id)
+    async with ctx.db.transaction():
+        return await points.award(
+            ctx, member_id=member_id, org_path=org_path, rule=rule, units=units, occurred_at=when,
+            source_type="checkin", source_id=None,
+        )
+
+
+async def test_year_cap_stops_at_12_and_resets_at_local_new_year(world: World) -> None:
+    member = world.ids["first_member"]
+    start = datetime(2025, 3, 1, 10, tzinfo=SHANGHAI)
+    awarded = [await _award(world, member, "attend_theme_day", start + timedelta(days=i)) for i in range(13)]
+    assert awarded == [1.0] * 12 + [0.0]
+    # 2025-12-31 23:30 in Shanghai is still 2025 (15:30 UTC): capped.
+    assert await _award(world, member, "attend_theme_day", datetime(2025, 12, 31, 23, 30, tzinfo=SHANGHAI)) == 0
+    # 2026-01-01 00:30 in Shanghai is 2025-12-31 16:30 UTC, but the local year is 2026: a new cap.
+    new_year = datetime(2026, 1, 1, 0, 30, tzinfo=SHANGHAI)
+    assert new_year.astimezone(UTC).year == 2025
+    assert await _award(world, member, "attend_theme_day", new_year) == 1
+    rows = await world.ctx.db.fetch(
+        "SELECT year, SUM(delta) FROM points_ledger WHERE member_id = $1 GROUP BY year ORDER BY year", member
+    )
+    assert [(r[0], float(r[1])) for r in rows] == [(2025, 12.0), (2026, 1.0)]
+
+
+async def test_day_cap_for_volunteer_hours_is_partial_and_per_local_day(world: World) -> None:
+    member = world.ids["first_member"]
+    morning = datetime(2026, 5, 4, 8, tzinfo=SHANGHAI)
+    assert await _award(world, member, "volunteer_hour", morning, units=5) == 5
+    assert await _award(world, member, "volunteer_hour", morning + timedelta(hours=6), units=5) == 3  # up to 8
+    assert await _award(world, member, "volunteer_hour", morning + timedelta(hours=10), units=1) == 0
+    # 00:10 next local day (16:10 UTC the same UTC day) is a new day
+    next_day = datetime(2026, 5, 5, 0, 10, tzinfo=SHANGHAI)
+    assert await _award(world, member, "volunteer_hour", next_day, units=2) == 2
+
+
+async def test_month_cap_boundary(world: World) -> None:
+    admin = await world.admin()
+    created = await admin.post("/api/v1/points/rules", json={
+        "code": "monthly_test", "name": "每月上限测试", "category": "reward", "trigger": "monthly_test", "points": 2,
+        "cap_month": 3,
+    })
+    assert created.status_code == 201, created.text
+    member = world.ids["first_member"]
+    end_of_month = datetime(2026, 6, 30, 23, 59, tzinfo=SHANGHAI)
+    assert await _award(world, member, "monthly_test", end_of_month - timedelta(days=1)) == 2
+    assert await _award(world, member, "monthly_test", end_of_month) == 1
+    assert await _award(world, member, "monthly_test", end_of_month + timedelta(minutes=2)) == 2  # July, local
+
+
+async def test_adjustments_are_appended_with_who_and_why(world: World) -> None:
+    secretary = await world.secretary()
+    member_id = world.ids["first_member"]
+    reward = await secretary.post("/api/v1/points/adjustments", json={"member_id": member_id, "delta": 5, "reason": "抗疫志愿表现突出"})
+    assert reward.status_code == 201, reward.text
+    assert reward.json()["rule_code"] == "manual_reward"
+    dues = await secretary.post("/api/v1/points/adjustments", json={
+        "member_id": member_id, "delta": -2, "reason": "十月党费未按时交纳", "rule_code": "dues_overdue",
+    })
+    assert dues.status_code == 201
+    row = await world.ctx.db.fetchrow(
+        "SELECT created_by, reason, delta FROM points_ledger WHERE id = $1", dues.json()["id"]
+    )
+    assert row[0] == world.ids["secretary"] and row[1] == "十月党费未按时交纳" and float(row[2]) == -2
+    mine = (await (await world.member(1)).get("/api/v1/me/points")).json()
+    assert mine["earned"] == 3 and mine["total"] == 63
+    assert [e["reason"] for e in mine["entries"]][:2] == ["十月党费未按时交纳", "抗疫志愿表现突出"]
+    zero = await secretary.post("/api/v1/points/adjustments", json={"member_id": member_id, "delta": 0, "reason": "无效调整"})
+    assert zero.status_code == 400 and zero.json()["code"] == "zero_delta"
+    no_reason = await secretary.post("/api/v1/points/adjustments", json={"member_id": member_id, "delta": 1, "reason": ""})
+    assert no_reason.status_code == 400
+
+
+async def test_reversal_restores_totals_without_editing(world: World) -> None:
+    ctx = world.ctx
+    member = world.ids["first_member"]
+    rule = await points.rule_by_code(ctx, "attend_party_lecture")
+    org_path = await ctx.db.fetchval("SELECT org_path FROM members WHERE id = $1", member)
+    async with ctx.db.transaction():
+        await points.award(ctx, member_id=member, org_path=org_path, rule=rule, units=1, occurred_at=datetime.now(UTC),
+                           source_type="checkin", source_id=4242)
+    async with ctx.db.transaction():
+        assert await points.reverse_source(ctx, "checkin", 4242, created_by=None, reason="冲销") == -1
+    async with ctx.db.transaction():
+        assert await points.reverse_source(ctx, "checkin", 4242, created_by=None, reason="冲销") == 0  # once only
+    entries = await ctx.db.fetch("SELECT delta, reverses_id FROM points_ledger WHERE member_id = $1 ORDER BY id", member)
+    assert [float(e[0]) for e in entries] == [1.0, -1.0] and entries[1][1] is not None
+    tally = await ctx.db.fetch("SELECT earned FROM points_tally WHERE member_id = $1", member)
+    assert tally and all(float(t[0]) == 0 for t in tally)
+
+
+async def test_leaderboard_ranks_ties_and_subtree(world: World) -> None:
+    admin = await world.admin()
+    ids = [await world.member_id(i) for i in (1, 2, 3, 5)]
+    for member_id, delta in zip(ids, (5, 5, 3, 8)):
+        response = await admin.post("/api/v1/points/adjustments", json={"member_id": member_id, "delta": delta, "reason": "排名测试"})
+        assert response.status_code == 201
+    board = (await admin.get("/api/v1/points/leaderboard", params={"org_id": world.ids["street"], "limit": 5})).json()
+    ranks = [(r["member_id"], r["rank"], r["earned"]) for r in board["rows"]]
+    assert ranks[:4] == [(ids[3], 1, 8), (ids[0], 2, 5), (ids[1], 2, 5), (ids[2], 4, 3)]
+    assert ranks[4][1] == 5 and ranks[4][2] == 0  # members with no points yet still rank, after everyone else
+    assert board["rows"][0]["total"] == 68 and board["rows"][0]["star"] == 1
+    member = await world.member(2)
+    mine = (await member.get("/api/v1/me/points")).json()
+    assert mine["rank"] == 1  # tied first inside 第一党小组 (members 1–4)
+    # a member may read the board of their own branch, not of another
+    branch = await world.ctx.db.fetchval("SELECT parent_id FROM orgs WHERE id = $1", mine["rank_org_id"])
+    assert (await member.get("/api/v1/points/leaderboard", params={"org_id": branch})).status_code == 200
+    other_branch = await world.ctx.db.fetchval("SELECT org_id FROM members WHERE id = $1", await world.member_id(7))
+    assert (await member.get("/api/v1/points/leaderboard", params={"org_id": other_branch})).status_code == 404
+
+
+@pytest.mark.parametrize("total,stars", [(59, 0), (60, 1), (69.5, 1), (70, 2), (80, 3), (90, 4), (95.5, 4), (96, 5)])
+def test_star_bands(total: float, stars: int) -> None:
+    assert points.star_for(total) == stars
+
+
+async def test_rules_edit_bumps_version_and_keeps_history(world: World) -> None:
+    admin = await world.admin()
+    rules = (await admin.get("/api/v1/points/rules")).json()
+    assert {r["code"] for r in rules} >= {"attend_theme_day", "volunteer_hour", "absence", "pairing_visit"}
+    theme = next(r for r in rules if r["code"] == "attend_theme_day")
+    assert theme["cap_year"] == 12 and theme["points"] == 1
+    url = (await (await world.staff_a()).get(f"/api/v1/activities/{world.ids['first_activity']}/qr")).json()["url"]
+    member = await world.member(1)
+    first = (await member.post("/api/v1/checkins", json={"client_uuid": new_uuid(), "token": url, "scanned_at": now_iso()})).json()
+    assert first["points_awarded"] == 1
+    edited = await admin.patch(f"/api/v1/points/rules/{theme['id']}", json={"points": 2})
+    assert edited.status_code == 200 and edited.json()["version"] == 2 and edited.json()["points"] == 2
+    entry = await world.ctx.db.fetchrow("SELECT delta, rule_version FROM points_ledger WHERE member_id = $1", world.ids["first_member"])
+    assert float(entry[0]) == 1 and entry[1] == 1  # history untouched
+    member2 = await world.member(2)
+    second = (await member2.post("/api/v1/checkins", json={"client_uuid": new_uuid(), "token": url, "scanned_at": now_iso()})).json()
+    assert second["points_awarded"] == 2
+    retired = await admin.patch(f"/api/v1/points/rules/{theme['id']}", json={"status": "retired"})
+    assert retired.json()["status"] == "retired"
+    member3 = await world.member(3)
+    third = (await member3.post("/api/v1/checkins", json={"client_uuid": new_uuid(), "token": url, "scanned_at": now_iso()})).json()
+    assert third["status"] == "accepted" and third["points_awarded"] == 0
+    staff = await world.staff_a()
+    assert (await staff.patch(f"/api/v1/points/rules/{theme['id']}", json={"points": 9})).status_code == 403
+
+
+async def test_close_applies_absence_once(world: World) -> None:
+    staff = await world.staff_a()
+    activity = world.ids["first_activity"]  # required theme day of 幸福里第一党支部 (members 1–4 in its 党小组, 5, 9, …)
+    url = (await staff.get(f"/api/v1/activities/{activity}/qr")).json()["url"]
+    attendee = await world.member(1)
+    await attendee.post("/api/v1/checkins", json={"client_uuid": new_uuid(), "token": url, "scanned_at": now_iso()})
+    expected = await world.count(
+        "SELECT COUNT(*) FROM members WHERE org_path LIKE $1 AND status IN ('normal', 'inflow')",
+        await world.ctx.db.fetchval("SELECT org_path FROM activities WHERE id = $1", activity) + "%",
+    )
+    attendance = (await staff.get(f"/api/v1/activities/{activity}/attendance")).json()
+    assert attendance["expected"] == expected and attendance["present"] == 1 and attendance["absent"] == expected - 1
+    closed = await staff.post(f"/api/v1/activities/{activity}/close")
+    assert closed.status_code == 200
+    assert closed.json()["absentees_penalised"] == expected - 1 and not closed.json()["already_closed"]
+    again = await staff.post(f"/api/v1/activities/{activity}/close")
+    assert again.json()["already_closed"] and again.json()["absentees_penalised"] == 0
+    assert await world.count("SELECT COUNT(*) FROM points_ledger WHERE source_type = 'absence'") == expected - 1
+    absent_member = await world.member(2)
+    mine = (await absent_member.get("/api/v1/me/points")).json()
+    assert mine["earned"] == -2 and mine["total"] == 58 and mine["star"] == 0
+    # a check-in synced after closing waits for review instead of silently scoring
+    late = await (await world.member(3)).post("/api/v1/checkins", json={"client_uuid": new_uuid(), "token": url, "scanned_at": now_iso(-60)})
+    assert late.json()["status"] == "pending_review"
