@@ -1,0 +1,428 @@
+"""Shared plumbing for ``bench_checkin.py`` and ``bench_sync.py`` (not a benchmark itself).
+
+* throw-away databases: a SQLite file in a temp dir, or a fresh PostgreSQL database that is
+  dropped again on exit (also on Ctrl-C / SIGTERM / exceptions);
+* ``python -m server migrate`` against them, exactly as an operator would;
+* child processes started in their own process group and stopped by that PID;
+* small data builders (org tree, members + users, station, open activities) that write through
+  the app's own ``Database`` (``ctx.db``) with bulk ``executemany``;
+* timing helpers.
+
+Everything talks to 127.0.0.1 only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+PG_ADMIN_URL = os.environ.get("HONGYI_BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
+
+
+def ensure_venv() -> None:
+    """Re-run under the project's virtualenv when started with a bare ``python3``."""
+    try:
+        import msgspec  # noqa: F401
+        import litestar  # noqa: F401
+    except ImportError:
+        venv_python = ROOT / ".venv" / "bin" / "python"
+        if venv_python.exists() and Path(sys.executable).resolve() != venv_python.resolve():
+            os.execv(str(venv_python), [str(venv_python), *sys.argv])
+        raise
+
+
+class SetupError(RuntimeError):
+    """The benchmark could not be set up (database, migration, server start)."""
+
+
+def install_sigterm_handler() -> None:
+    """SIGTERM behaves like Ctrl-C, so every ``finally`` (process stop, DROP DATABASE) runs."""
+
+    def handler(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, handler)
+
+
+# --------------------------------------------------------------------------- databases
+
+
+def _pg_url(dbname: str) -> str:
+    base, _, _ = PG_ADMIN_URL.rpartition("/")
+    return f"{base}/{dbname}"
+
+
+def _check_local(url: str) -> None:
+    from urllib.parse import urlparse
+
+    host = urlparse(url).hostname
+    if host not in ("127.0.0.1", "localhost", None, ""):
+        raise SetupError(f"benchmarks only talk to 127.0.0.1, not {host}")
+
+
+async def _pg_admin(sql: str) -> None:
+    import asyncpg
+
+    _check_local(PG_ADMIN_URL)
+    conn = await asyncpg.connect(PG_ADMIN_URL, timeout=5)
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
+@dataclass
+class BenchDB:
+    engine: str  # sqlite | postgres
+    url: str
+    tmpdir: Path
+    key_file: Path
+    pg_name: str | None = None
+
+    @property
+    def env(self) -> dict[str, str]:
+        """Environment for ``python -m server ...`` against this database."""
+        return {
+            "DATABASE_URL": self.url,
+            "HONGYI_KEY_FILE": str(self.key_file),
+            "PUBLIC_BASE_URL": "http://127.0.0.1:8000",
+            "HONGYI_PWA_DIST": str(self.tmpdir / "no-pwa"),
+        }
+
+    def settings(self) -> Any:
+        from server.settings import Settings
+
+        return Settings.from_env(self.env)
+
+    @property
+    def sqlite_path(self) -> Path:
+        return Path(self.url.removeprefix("sqlite:///"))
+
+
+@contextlib.contextmanager
+def temp_database(engine: str, label: str) -> Iterator[BenchDB]:
+    """A migrated, empty database; removed (file or DROP DATABASE) when the block ends."""
+    tmpdir = Path(tempfile.mkdtemp(prefix=f"hongyi-{label}-{engine}-"))
+    pg_name: str | None = None
+    try:
+        if engine == "sqlite":
+            url = f"sqlite:///{tmpdir / 'bench.db'}"
+        elif engine == "postgres":
+            pg_name = f"hongyi_bench_{label}_{uuid.uuid4().hex[:8]}"
+            try:
+                asyncio.run(_pg_admin(f'CREATE DATABASE "{pg_name}"'))
+            except Exception as exc:  # noqa: BLE001 — any connection problem is a setup failure
+                pg_name = None
+                raise SetupError(f"PostgreSQL not usable at {PG_ADMIN_URL}: {exc}") from exc
+            url = _pg_url(pg_name)
+        else:
+            raise SetupError(f"unknown engine {engine!r}")
+        db = BenchDB(engine=engine, url=url, tmpdir=tmpdir, key_file=tmpdir / "keys.json", pg_name=pg_name)
+        migrate(db)
+        yield db
+    finally:
+        if pg_name is not None:
+            try:
+                asyncio.run(_pg_admin(f'DROP DATABASE IF EXISTS "{pg_name}" WITH (FORCE)'))
+            except Exception as exc:  # noqa: BLE001
+                print(f"warning: could not drop database {pg_name}: {exc}", file=sys.stderr)
+        shutil.rmtree(tmpdir, ignore_errors=True)
+
+
+def migrate(db: BenchDB) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "server", "migrate"], cwd=ROOT, env={**os.environ, **db.env},
+        capture_output=True, text=True, timeout=300,
+    )
+    if done.returncode != 0:
+        raise SetupError(f"migrate failed ({db.engine}):\n{done.stdout}\n{done.stderr}")
+
+
+# --------------------------------------------------------------------------- processes
+
+
+class Processes:
+    """Children in their own session/process group; stopped by PID (the group led by that PID)."""
+
+    def __init__(self) -> None:
+        self.procs: list[subprocess.Popen[bytes]] = []
+
+    def start(self, args: Sequence[str], env: dict[str, str] | None = None, log: Path | None = None,
+              cwd: Path = ROOT) -> subprocess.Popen[bytes]:
+        out = open(log, "wb") if log is not None else subprocess.DEVNULL  # noqa: SIM115 — closed with the child
+        proc = subprocess.Popen(
+            list(args), cwd=cwd, env={**os.environ, **(env or {})}, stdout=out, stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        if log is not None:
+            out.close()  # the child has its own descriptor
+        self.procs.append(proc)
+        return proc
+
+    def stop(self, proc: subprocess.Popen[bytes], timeout: float = 15.0) -> None:
+        """SIGTERM to the group led by ``proc.pid`` (uvicorn workers included), SIGKILL if it lingers."""
+        if proc not in self.procs:
+            return
+        for sig, wait in ((signal.SIGTERM, timeout), (signal.SIGKILL, 5.0)):
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(proc.pid, sig)
+            try:
+                proc.wait(timeout=wait)
+                break
+            except subprocess.TimeoutExpired:
+                continue
+        # Workers of a multi-process uvicorn may outlive their parent for a moment.
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline and _group_alive(proc.pid):
+            time.sleep(0.05)
+        if _group_alive(proc.pid):
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(proc.pid, signal.SIGKILL)
+        self.procs.remove(proc)
+
+    def stop_all(self) -> None:
+        for proc in list(reversed(self.procs)):
+            self.stop(proc, timeout=5.0)
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except (ProcessLookupError, PermissionError):
+        return False
+    return True
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_http(port: int, path: str, proc: subprocess.Popen[bytes], log: Path | None, timeout: float = 60.0) -> None:
+    import http.client
+
+    deadline = time.monotonic() + timeout
+    last: str = ""
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            tail = log.read_text(errors="replace")[-3000:] if log and log.exists() else ""
+            raise SetupError(f"server exited with code {proc.returncode} before answering {path}:\n{tail}")
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+            conn.request("GET", path)
+            status = conn.getresponse().status
+            conn.close()
+            if status == 200:
+                return
+            last = f"HTTP {status}"
+        except OSError as exc:
+            last = str(exc)
+        time.sleep(0.1)
+    raise SetupError(f"server on port {port} did not answer {path} within {timeout:.0f}s ({last})")
+
+
+# --------------------------------------------------------------------------- data builders
+
+SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗"
+GIVEN = ["建国", "秀英", "志强", "桂兰", "海燕", "文明", "淑珍", "卫东", "红梅", "国庆", "丽华", "振华", "玉兰", "德明", "春生"]
+
+
+@dataclass
+class OrgTree:
+    root_id: int
+    root_path: str
+    communities: list[tuple[int, str]] = field(default_factory=list)
+    branches: list[tuple[int, str]] = field(default_factory=list)  # (org id, path)
+
+
+async def build_org_tree(ctx: Any, communities: int, branches_per_community: int) -> OrgTree:
+    """Street root → communities → branches; paths in the '/1/2/3/' format the app uses."""
+    from server.core.timeutil import utcnow
+    from server.orgs.services import create_root
+
+    root = await create_root(ctx, "基准测试街道党工委")
+    tree = OrgTree(root_id=root, root_path=f"/{root}/")
+
+    async def child(name: str, kind: str, parent: int, parent_path: str, depth: int) -> tuple[int, str]:
+        async with ctx.db.transaction():
+            org_id = int(await ctx.db.fetchval(
+                "INSERT INTO orgs (name, kind, parent_id, path, depth, status, created_at)"
+                " VALUES ($1, $2, $3, '', $4, 'active', $5) RETURNING id",
+                name, kind, parent, depth, utcnow(),
+            ))
+            path = f"{parent_path}{org_id}/"
+            await ctx.db.execute("UPDATE orgs SET path = $1 WHERE id = $2", path, org_id)
+        return org_id, path
+
+    for c in range(communities):
+        community = await child(f"第{c + 1}社区党委", "community_committee", root, tree.root_path, 1)
+        tree.communities.append(community)
+        for b in range(branches_per_community):
+            tree.branches.append(await child(f"第{c + 1}社区第{b + 1}党支部", "branch", community[0], community[1], 2))
+    return tree
+
+
+@dataclass
+class BenchMember:
+    member_id: int
+    user_id: int | None
+    org_id: int
+    org_path: str
+
+
+async def insert_members(
+    ctx: Any, branches: Sequence[tuple[int, str]], count: int, *, with_users: bool = True, zero_tally: bool = True,
+    phone_prefix: str = "139", chunk: int = 20_000,
+) -> list[BenchMember]:
+    """``count`` active members spread round-robin over ``branches`` (+ a login each, + zero tally rows)."""
+    from server.core.timeutil import utcnow
+    from server.points.services import current_year
+
+    now = utcnow()
+    rows = []
+    for i in range(count):
+        org_id, path = branches[i % len(branches)]
+        name = SURNAMES[i % len(SURNAMES)] + GIVEN[(i * 7) % len(GIVEN)]
+        rows.append((
+            name, "male" if i % 2 else "female", date(1940 + i % 50, 1 + i % 12, 1 + i % 28), f"{phone_prefix}{i:08d}",
+            date(1965 + i % 55, 7, 1), date(1966 + i % 55, 7, 1), "formal", org_id, path, [], now,
+        ))
+    for start in range(0, count, chunk):
+        async with ctx.db.transaction():
+            await ctx.db.executemany(
+                "INSERT INTO members (name, gender, birth_date, phone, join_date, full_date, member_type, status, org_id,"
+                " org_path, tags, card_version, created_at, updated_at)"
+                " VALUES ($1, $2, $3, $4, $5, $6, $7, 'normal', $8, $9, $10, 1, $11, $11)",
+                rows[start:start + chunk],
+            )
+    fetched = await ctx.db.fetch(
+        "SELECT id, org_id, org_path FROM members WHERE phone LIKE $1 ORDER BY id", f"{phone_prefix}%"
+    )
+    members = [BenchMember(int(r[0]), None, int(r[1]), r[2]) for r in fetched]
+    if with_users:
+        user_rows = [(f"{phone_prefix}{i:08d}", "党员", m.member_id, True, now) for i, m in enumerate(members)]
+        for start in range(0, len(user_rows), chunk):
+            async with ctx.db.transaction():
+                await ctx.db.executemany(
+                    "INSERT INTO users (phone, display_name, password_hash, member_id, is_active, created_at)"
+                    " VALUES ($1, $2, NULL, $3, $4, $5)",
+                    user_rows[start:start + chunk],
+                )
+        ids = dict(await ctx.db.fetch("SELECT member_id, id FROM users WHERE member_id IS NOT NULL"))
+        for m in members:
+            m.user_id = int(ids[m.member_id])
+    if zero_tally:  # what members.services does for a new member: a 0 row per ancestor org
+        from server.core.sql import path_ids
+
+        year = current_year(ctx)
+        tally = [(org_id, year, m.member_id) for m in members for org_id in path_ids(m.org_path)]
+        for start in range(0, len(tally), chunk):
+            async with ctx.db.transaction():
+                await ctx.db.executemany(
+                    "INSERT INTO points_tally (org_id, year, member_id, earned) VALUES ($1, $2, $3, 0)",
+                    tally[start:start + chunk],
+                )
+    return members
+
+
+async def insert_station(ctx: Any, org_id: int, org_path: str) -> int:
+    from server.core.timeutil import utcnow
+
+    async with ctx.db.transaction():
+        return int(await ctx.db.fetchval(
+            "INSERT INTO stations (name, org_id, org_path, address, service_hours, poster_version, status, created_at)"
+            " VALUES ($1, $2, $3, $4, $5, 1, 'active', $6) RETURNING id",
+            "基准测试服务站", org_id, org_path, "测试路 1 号", "每天 8:30–20:00", utcnow(),
+        ))
+
+
+@dataclass
+class OpenActivity:
+    activity_id: int
+    opens: datetime
+    closes: datetime
+
+
+async def insert_open_activities(
+    ctx: Any, count: int, station_id: int, org_id: int, org_path: str, kind: str = "branch_meeting",
+) -> list[OpenActivity]:
+    """``count`` not-required activities whose check-in window is open now (−2 h … +3 h)."""
+    from server.core.timeutil import utcnow
+
+    now = utcnow().replace(microsecond=0)
+    opens, starts, ends = now - timedelta(hours=2), now - timedelta(minutes=90), now + timedelta(hours=3)
+    rows = [
+        (kind, f"支部党员大会 #{i + 1}", station_id, org_id, org_path, starts, ends, opens, ends, False, False,
+         "planned", now)
+        for i in range(count)
+    ]
+    async with ctx.db.transaction():
+        await ctx.db.executemany(
+            "INSERT INTO activities (type, title, description, station_id, org_id, org_path, starts_at, ends_at,"
+            " checkin_opens_at, checkin_closes_at, required, records_hours, capacity, status, created_by, created_at)"
+            " VALUES ($1, $2, '', $3, $4, $5, $6, $7, $8, $9, $10, $11, NULL, $12, NULL, $13)",
+            rows,
+        )
+    ids = await ctx.db.fetch("SELECT id FROM activities WHERE station_id = $1 ORDER BY id", station_id)
+    return [OpenActivity(int(r[0]), opens, ends) for r in ids[-count:]]
+
+
+def activity_qr(ctx: Any, activity: OpenActivity, station_id: int) -> str:
+    """The URL a camera reads off the activity poster."""
+    token = ctx.tokens.activity_token(
+        activity.activity_id, station_id, int(activity.opens.timestamp()), int(activity.closes.timestamp())
+    )
+    return ctx.tokens.qr_url(token)
+
+
+# --------------------------------------------------------------------------- timing / printing
+
+
+def percentile(sorted_values: Sequence[float], q: float) -> float:
+    if not sorted_values:
+        return float("nan")
+    k = min(len(sorted_values) - 1, max(0, round(q / 100 * (len(sorted_values) - 1))))
+    return sorted_values[k]
+
+
+def median(values: Sequence[float]) -> float:
+    return statistics.median(values) if values else float("nan")
+
+
+def print_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+    cells = [[str(h) for h in headers]] + [[str(c) for c in r] for r in rows]
+    widths = [max(_width(row[i]) for row in cells) for i in range(len(headers))]
+
+    def line(row: Sequence[str]) -> str:
+        return "  ".join(c + " " * (w - _width(c)) for c, w in zip(row, widths)).rstrip()
+
+    print(line(cells[0]))
+    print("  ".join("-" * w for w in widths))
+    for row in cells[1:]:
+        print(line(row))
+
+
+def _width(text: str) -> int:
+    import unicodedata
+
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
