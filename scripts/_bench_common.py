@@ -398,6 +398,32 @@ def activity_qr(ctx: Any, activity: OpenActivity, station_id: int) -> str:
 # --------------------------------------------------------------------------- timing / printing
 
 
+def background_cpu(seconds: float = 1.0) -> float:
+    """Share of all CPUs busy over ``seconds`` (call while nothing of ours runs: it is other load)."""
+
+    def snap() -> tuple[int, int]:
+        with open("/proc/stat") as f:
+            values = [int(v) for v in f.readline().split()[1:9]]
+        return sum(values), values[3] + values[4]  # total, idle + iowait
+
+    try:
+        total0, idle0 = snap()
+        time.sleep(seconds)
+        total1, idle1 = snap()
+    except OSError:
+        return float("nan")
+    total = total1 - total0
+    return 1.0 - (idle1 - idle0) / total if total else 0.0
+
+
+def warn_if_busy(label: str, seconds: float = 1.0) -> float:
+    busy = background_cpu(seconds)
+    if busy == busy and busy > 0.15:
+        print(f"  warning: {label}: {busy:.0%} of the CPUs were busy with other work just before the run;"
+              " figures will be lower than on a quiet machine", flush=True)
+    return busy
+
+
 def percentile(sorted_values: Sequence[float], q: float) -> float:
     if not sorted_values:
         return float("nan")

@@ -70,6 +70,7 @@ from _bench_common import (  # noqa: E402
     print_table,
     temp_database,
     wait_http,
+    warn_if_busy,
 )
 
 ensure_venv()
@@ -186,6 +187,7 @@ class Target:
     warmup: Load | None = None
     checks: list[tuple[str, bool]] = field(default_factory=list)
     profile: list[str] = field(default_factory=list)
+    busy: float = float("nan")  # share of CPUs busy with other work just before the measured run
 
 
 # --------------------------------------------------------------------------- data
@@ -545,6 +547,8 @@ def bench_engine(engine: str, args: argparse.Namespace, procs: Processes, driver
         try:
             if warmup_n:
                 target.warmup = driver.load(port, CHECKIN_PATH, bodies.warmup, args.warmup, args.concurrency)
+                time.sleep(0.5)  # let the warm-up's last requests finish
+            target.busy = warn_if_busy(f"{engine} check-in")
             spy = None
             if args.profile:
                 spy = start_profiler(procs, proc.pid, args.seconds, db.tmpdir / "profile.txt", db.tmpdir / "py-spy.log")
@@ -581,10 +585,11 @@ def bench_echo(workers: int, args: argparse.Namespace, procs: Processes, driver_
         try:
             print(f"[echo] loading {ECHO_PATH} for {args.seconds:g}s ({workers} worker(s)) ...", flush=True)
             warm = driver.load(port, ECHO_PATH, bodies, args.warmup, args.concurrency) if args.warmup > 0 else None
+            busy = warn_if_busy("echo")
             run = driver.load(port, ECHO_PATH, bodies, args.seconds, args.concurrency)
         finally:
             procs.stop(proc)
-        return Target(name="echo (bare Litestar)", engine="-", workers=workers, run=run, warmup=warm)
+        return Target(name="echo (bare Litestar)", engine="-", workers=workers, run=run, warmup=warm, busy=busy)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 
@@ -637,9 +642,10 @@ def main() -> int:
             t.name, t.engine, t.workers, f"{t.run.rps:,.0f}", f"{t.run.p50_ms:.1f}", f"{t.run.p99_ms:.1f}",
             t.run.c200, t.run.c422, t.run.errors,
             f"{t.run.ok_rps / ceiling:.2f}" if ceiling else "-",
+            f"{t.busy:.0%}" if t.busy == t.busy else "?",
         ])
     print_table(["target", "db", "workers", "req/s", "p50 ms", "p99 ms", "200", "422", "errors",
-                 "check-ins/s ÷ echo req/s"], rows)
+                 "check-ins/s ÷ echo req/s", "other CPU load before"], rows)
     failed = False
     for t in targets:
         print(f"\n[{t.engine}] database check (warm-up + run):")

@@ -55,6 +55,7 @@ from _bench_common import (  # noqa: E402
     percentile,
     print_table,
     temp_database,
+    warn_if_busy,
 )
 
 ensure_venv()
@@ -328,6 +329,7 @@ async def bench_rank(db: BenchDB, members: int, ledger_rows: int, repeat: int, r
         f"{t_members - t_start:.0f}s, ledger+tally+indexes+analyze {t_loaded - t_members:.0f}s; database {size}"
     )
 
+    report.notes.append(f"[{db.engine}] other CPU load before the rank queries: {warn_if_busy('rank'):.0%}")
     async with open_context(settings) as ctx:
         q = ctx.db.fetchval
         tally_rows = int(await q("SELECT COUNT(*) FROM points_tally"))
@@ -403,6 +405,7 @@ def main() -> int:
             if args.part in ("sync", "both"):
                 print(f"[{engine}] sync: {args.runs} + {args.http_runs} batches of {args.items} items ...", flush=True)
                 with temp_database(engine, "sync") as db:
+                    report.notes.append(f"[{engine}] other CPU load before the sync part: {warn_if_busy('sync'):.0%}")
                     asyncio.run(bench_sync(db, args.items, args.runs, args.http_runs, report))
             if args.part in ("rank", "both"):
                 print(f"[{engine}] rank: loading {args.members:,} members and {args.ledger_rows:,} ledger rows ...",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from functools import lru_cache
 from contextlib import asynccontextmanager
 from datetime import date, timedelta
 
@@ -51,19 +52,25 @@ async def _org(ctx: Context, name: str, kind: str, parent_id: int) -> int:
     return int(org_id)
 
 
+@lru_cache(maxsize=8)
+def _demo_hash(password: str) -> str:
+    """Demo logins share a few known passwords: hash each once (argon2 takes ~0.1 s by design)."""
+    return hash_password(password)
+
+
 async def _user(ctx: Context, phone: str, name: str, password: str | None, member_id: int | None = None) -> int:
     existing = await ctx.db.fetchval("SELECT id FROM users WHERE phone = $1", phone)
     async with ctx.db.transaction():
         if existing is not None:
             await ctx.db.execute(
                 "UPDATE users SET password_hash = $1, is_active = $2 WHERE id = $3",
-                hash_password(password) if password else None, True, existing,
+                _demo_hash(password) if password else None, True, existing,
             )
             return int(existing)
         return int(await ctx.db.fetchval(
             "INSERT INTO users (phone, display_name, password_hash, member_id, is_active, created_at)"
             " VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
-            phone, name, hash_password(password) if password else None, member_id, True, utcnow(),
+            phone, name, _demo_hash(password) if password else None, member_id, True, utcnow(),
         ))
 
 

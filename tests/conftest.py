@@ -181,30 +181,28 @@ class World:
         data = response.json()
         return Api(self.client, data["access_token"], data)
 
+    async def as_phone(self, phone: str) -> Api:
+        """A signed-in client without the (deliberately slow) password check; test_auth covers login."""
+        user_id = await self.ctx.db.fetchval("SELECT id FROM users WHERE phone = $1", phone)
+        assert user_id is not None, phone
+        token, _ = self.ctx.tokens.access_token(int(user_id), 15)
+        return Api(self.client, token)
+
     async def admin(self) -> Api:
-        return await self.login("13800000000", "hongyi-admin")
+        return await self.as_phone("13800000000")
 
     async def staff_a(self) -> Api:
-        return await self.login("13800000001", "hongyi-staff")
+        return await self.as_phone("13800000001")
 
     async def staff_b(self) -> Api:
-        return await self.login("13800000002", "hongyi-staff")
+        return await self.as_phone("13800000002")
 
     async def secretary(self) -> Api:
-        return await self.login("13800000003", "hongyi-secretary")
+        return await self.as_phone("13800000003")
 
     async def member(self, index: int = 1) -> Api:
-        """Member ``index`` (1-based, phone 139000000NN); activates a password on first use."""
-        phone = f"139{index:08d}"
-        if index != 1:
-            from server.core.security import hash_password
-
-            await self.ctx.db.execute(
-                "UPDATE users SET password_hash = $1 WHERE phone = $2 AND password_hash IS NULL",
-                hash_password("member-pass"), phone,
-            )
-            return await self.login(phone, "member-pass")
-        return await self.login(phone, "hongyi-member")
+        """Member ``index`` (1-based, phone 139000000NN)."""
+        return await self.as_phone(f"139{index:08d}")
 
     async def member_id(self, index: int) -> int:
         return int(await self.ctx.db.fetchval("SELECT member_id FROM users WHERE phone = $1", f"139{index:08d}"))

@@ -46,7 +46,7 @@ async def test_login_is_rate_limited_per_phone(world: World) -> None:
 
 
 async def test_refresh_rotates_and_reuse_revokes_the_family(world: World) -> None:
-    member = await world.member(1)
+    member = await world.login("13900000001", "hongyi-member")
     first = member.login_data["refresh_token"]
     rotated = await world.anon.post("/api/v1/auth/refresh", json={"refresh_token": first})
     assert rotated.status_code == 200
@@ -59,7 +59,7 @@ async def test_refresh_rotates_and_reuse_revokes_the_family(world: World) -> Non
 
 
 async def test_logout_revokes_refresh_token(world: World) -> None:
-    member = await world.member(1)
+    member = await world.login("13900000001", "hongyi-member")
     refresh = member.login_data["refresh_token"]
     assert (await member.post("/api/v1/auth/logout", json={"refresh_token": refresh})).status_code == 204
     assert (await world.anon.post("/api/v1/auth/refresh", json={"refresh_token": refresh})).status_code == 401
