@@ -1282,26 +1282,6 @@ async def forwards():
         schema=None,
     )
 
-    manager.add_column(
-        table_class_name="Checkin",
-        tablename="checkins",
-        column_name="attempt_id",
-        db_column_name="attempt_id",
-        column_class_name="BigInt",
-        column_class=BigInt,
-        params={
-            "default": None,
-            "null": True,
-            "primary_key": False,
-            "unique": False,
-            "index": False,
-            "index_method": IndexMethod.btree,
-            "choices": None,
-            "db_column_name": None,
-            "secret": False,
-        },
-        schema=None,
-    )
 
     manager.add_column(
         table_class_name="Checkin",

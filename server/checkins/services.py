@@ -13,7 +13,7 @@ identical submissions racing each other resolve to one row.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -71,6 +71,7 @@ class Actor:
     member_id: int
     method: str = "self"  # self | kiosk | staff_card | staff_manual
     staff_user_id: int | None = None
+    kiosk_id: int | None = None
 
 
 @dataclass
@@ -195,10 +196,11 @@ class CheckinProcessor:
             return _reject(exc.reason)
         kind = claims.get("t")
         token_type = kind if kind in ("st", "ac", "rk", "mb") else None
+        if kiosk_id is not None:
+            actor = replace(actor, method="kiosk", kiosk_id=kiosk_id)
         outcome = await self._judge_claims(actor, member, item, received_at, claims, kiosk_id)
         outcome.token_type = token_type
-        if kiosk_id is not None:
-            outcome.kiosk_id = kiosk_id
+        outcome.kiosk_id = kiosk_id
         return outcome
 
     async def _verify(self, token: str) -> tuple[dict[str, Any], int | None]:
@@ -465,9 +467,10 @@ class CheckinProcessor:
         # An ambiguous scan has no activity yet; it is a station-level record until staff decide.
         return int(await self.db.fetchval(
             "INSERT INTO checkins (member_id, activity_id, station_id, kind, method, status, reason, scanned_at,"
-            " received_at, local_date, staff_user_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id",
+            " received_at, local_date, staff_user_id, kiosk_id)"
+            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING id",
             actor.member_id, activity_id, station_id, item.kind, actor.method, status, reason, item.scanned_at,
-            received_at, day, actor.staff_user_id,
+            received_at, day, actor.staff_user_id, actor.kiosk_id,
         ))
 
     async def _award_attendance(self, member: Any, activity: dict[str, Any], scanned_at: datetime, checkin_id: int) -> float:
@@ -485,22 +488,17 @@ class CheckinProcessor:
         message = MESSAGES.get(key or "", "")
         if outcome.status == "accepted" and outcome.points:
             message = f"{message}，积分 +{_fmt(outcome.points)}"
-        attempt_id = await self.db.fetchval(
+        method = "kiosk" if outcome.kiosk_id is not None else actor.method
+        await self.db.execute(
             "INSERT INTO checkin_attempts (client_uuid, member_id, token, token_type, kind, method, staff_user_id,"
             " station_id, activity_id, kiosk_id, scanned_at, received_at, lat, lng, accuracy_m, status, reason,"
             " checkin_id, points_awarded, message)"
-            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)"
-            " RETURNING id",
-            item.client_uuid, actor.member_id, item.token[:4096], outcome.token_type, item.kind, actor.method,
+            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)",
+            item.client_uuid, actor.member_id, item.token[:4096], outcome.token_type, item.kind, method,
             actor.staff_user_id, outcome.station_id, outcome.activity_id, outcome.kiosk_id, item.scanned_at,
             received_at, item.lat, item.lng, item.accuracy_m, outcome.status, outcome.reason, outcome.checkin_id,
             float(outcome.points), message,
         )
-        if outcome.checkin_id is not None and outcome.status in ("accepted", "pending_review"):
-            await self.db.execute(
-                "UPDATE checkins SET attempt_id = $1, kiosk_id = $2 WHERE id = $3 AND attempt_id IS NULL",
-                attempt_id, outcome.kiosk_id, outcome.checkin_id,
-            )
         return Result(
             item.client_uuid, outcome.status, outcome.reason, outcome.checkin_id, outcome.activity_id,
             outcome.station_id, float(outcome.points), message,
@@ -557,12 +555,12 @@ async def decide(
     db = ctx.db
     async with db.transaction():
         row = await db.fetchrow(
-            "SELECT c.id, c.member_id, c.activity_id, c.station_id, c.kind, c.status, c.scanned_at, c.attempt_id,"
-            " m.org_path FROM checkins c JOIN members m ON m.id = c.member_id WHERE c.id = $1",
+            "SELECT c.id, c.member_id, c.activity_id, c.station_id, c.kind, c.status, c.scanned_at, m.org_path"
+            " FROM checkins c JOIN members m ON m.id = c.member_id WHERE c.id = $1",
             checkin_id,
         )
         assert row is not None  # scope check happened in the route
-        member_id, current_activity, station_id, kind, status, scanned_at, attempt_id, org_path = row[1:]
+        member_id, current_activity, station_id, kind, status, scanned_at, org_path = row[1:]
         await db.lock_member(member_id)
         if status != "pending_review":
             raise conflict("already_decided", "该签到已处理，不能重复审核")
@@ -615,10 +613,10 @@ async def decide(
             final_status = "accepted"
             message = "审核通过" + (f"，积分 +{_fmt(points_awarded)}" if points_awarded else "")
             activity_id = target
-        if attempt_id is not None:
-            await db.execute(
-                "UPDATE checkin_attempts SET status = $1, points_awarded = $2, message = $3, activity_id = $4"
-                " WHERE id = $5",
-                final_status, points_awarded, message, activity_id if accept else current_activity, attempt_id,
-            )
+        # The attempt that produced this pending record now answers replays with the decision.
+        await db.execute(
+            "UPDATE checkin_attempts SET status = $1, points_awarded = $2, message = $3, activity_id = $4"
+            " WHERE member_id = $5 AND checkin_id = $6 AND status = 'pending_review'",
+            final_status, points_awarded, message, activity_id if accept else current_activity, member_id, checkin_id,
+        )
     return {"id": checkin_id, "status": final_status, "points_awarded": points_awarded, "message": message}

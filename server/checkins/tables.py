@@ -61,7 +61,6 @@ class Checkin(Table, tablename="checkins"):
     scanned_at = Timestamptz()
     received_at = Timestamptz()
     local_date = Date()
-    attempt_id = BigInt(null=True, default=None)
     staff_user_id = Integer(null=True, default=None)
     kiosk_id = Integer(null=True, default=None)
     decided_by = Integer(null=True, default=None)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
+from time import monotonic
 from zoneinfo import ZoneInfo
 
 import msgspec
@@ -98,15 +99,28 @@ async def ensure_default_rules(ctx: Context) -> None:
             )
 
 
+RULE_CACHE_SECONDS = 5.0
+
+
 async def rule_for_trigger(ctx: Context, trigger: str, day: date) -> Rule | None:
-    rows = await ctx.db.fetch(
-        f"SELECT {_RULE_COLUMNS} FROM point_rules WHERE trigger = $1 AND status = 'active' ORDER BY id", trigger
-    )
-    for row in rows:
-        rule = _rule(row)
+    """Active rules by trigger, cached a few seconds per process (every check-in asks; edits are rare
+    and clear this process's cache at once — other workers see them within the TTL)."""
+    cache: dict[str, tuple[float, list[Rule]]] = ctx.caches.setdefault("rules", {})
+    now = monotonic()
+    hit = cache.get(trigger)
+    if hit is None or hit[0] < now:
+        rows = await ctx.db.fetch(
+            f"SELECT {_RULE_COLUMNS} FROM point_rules WHERE trigger = $1 AND status = 'active' ORDER BY id", trigger
+        )
+        hit = cache[trigger] = (now + RULE_CACHE_SECONDS, [_rule(r) for r in rows])
+    for rule in hit[1]:
         if rule.applies_on(day):
             return rule
     return None
+
+
+def forget_rules(ctx: Context) -> None:
+    ctx.caches.pop("rules", None)
 
 
 async def rule_by_code(ctx: Context, code: str) -> Rule | None:
@@ -176,12 +190,14 @@ async def post_entry(
 
 
 async def _bump_tally(ctx: Context, member_id: int, org_path: str, year: int, delta: float) -> None:
-    for org_id in path_ids(org_path):
-        await ctx.db.execute(
-            "INSERT INTO points_tally (org_id, year, member_id, earned) VALUES ($1, $2, $3, $4)"
-            " ON CONFLICT (org_id, year, member_id) DO UPDATE SET earned = points_tally.earned + excluded.earned",
-            org_id, year, member_id, delta,
-        )
+    """One statement for the member's org and every ancestor: VALUES ($4, $1, $2, $3), ($5, $1, $2, $3), …"""
+    org_ids = path_ids(org_path)
+    rows = ", ".join(f"(${i + 4}, $1, $2, $3)" for i in range(len(org_ids)))
+    await ctx.db.execute(
+        f"INSERT INTO points_tally (org_id, year, member_id, earned) VALUES {rows}"
+        " ON CONFLICT (org_id, year, member_id) DO UPDATE SET earned = points_tally.earned + excluded.earned",
+        year, member_id, float(delta), *org_ids,
+    )
 
 
 async def award(
@@ -430,6 +446,7 @@ async def create_rule(ctx: Context, user: Principal, data: RuleIn) -> RuleOut:
             data.code, data.name, data.category, data.trigger, data.points, data.cap_day, data.cap_month, data.cap_year,
             data.needs_approval, data.valid_from, data.valid_to, now,
         )
+    forget_rules(ctx)
     return _rule_out(await ctx.db.fetchrow(f"SELECT {_RULE_OUT} FROM point_rules WHERE id = $1", rule_id))
 
 
@@ -446,4 +463,5 @@ async def update_rule(ctx: Context, user: Principal, rule_id: int, data: RulePat
             await ctx.db.execute(
                 "UPDATE point_rules SET version = version + 1, updated_at = $1 WHERE id = $2", utcnow(), rule_id
             )
+    forget_rules(ctx)
     return _rule_out(await ctx.db.fetchrow(f"SELECT {_RULE_OUT} FROM point_rules WHERE id = $1", rule_id))
