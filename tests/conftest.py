@@ -84,14 +84,20 @@ def _settings(database_url: str, key_file: Path) -> Settings:
     return Settings.from_env(env)
 
 
+@pytest.fixture(scope="session")
+def sqlite_template(session_dir: Path, key_file: Path) -> Path:
+    """A migrated SQLite file; tests copy it."""
+    template = session_dir / "template.db"
+    if not template.exists():
+        done = run_cli("migrate", env={"DATABASE_URL": f"sqlite:///{template}", "HONGYI_KEY_FILE": str(key_file)})
+        assert done.returncode == 0, done.stderr + done.stdout
+    return template
+
+
 @pytest.fixture(scope="session", params=["sqlite", "postgres"])
 def backend(request: pytest.FixtureRequest, session_dir: Path, key_file: Path) -> Iterator[Backend]:
     if request.param == "sqlite":
-        template = session_dir / "template.db"
-        if not template.exists():
-            url = f"sqlite:///{template}"
-            done = run_cli("migrate", env={"DATABASE_URL": url, "HONGYI_KEY_FILE": str(key_file)})
-            assert done.returncode == 0, done.stderr + done.stdout
+        template = request.getfixturevalue("sqlite_template")
         yield Backend("sqlite", _settings(f"sqlite:///{session_dir / 'unused.db'}", key_file), template)
         return
     dbname = f"hongyi_t_{uuid.uuid4().hex[:10]}"

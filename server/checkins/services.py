@@ -5,9 +5,10 @@ signature → clock skew → hard offline limit → what the token points at (st
 kiosk, versions, window, status) → eligibility → capacity → duplicate → soft offline limit and
 geofence (review) → accept and award points. Every outcome is stored as an attempt.
 
-Each item runs in its own write unit (a savepoint inside the group commit on SQLite; a transaction
-holding a per-member advisory lock on PostgreSQL), so one bad item never fails a batch and two
-identical submissions racing each other resolve to one row.
+A request's items run in one write unit (on SQLite a savepoint inside the group commit; on
+PostgreSQL a transaction holding a per-member advisory lock): a bad item is a result, never an
+exception, so one bad item never fails the batch, a failing database leaves nothing half-written,
+and two identical submissions racing each other resolve to one row.
 """
 
 from __future__ import annotations
@@ -133,9 +134,11 @@ class CheckinProcessor:
         member = await self.db.fetchrow(
             "SELECT id, org_path, status FROM members WHERE id = $1", actor.member_id
         )
-        for index in order:
-            async with self.db.transaction():
-                await self.db.lock_member(actor.member_id)
+        # One unit for the whole batch: every outcome (even a rejection) is a result, not an
+        # exception, so a batch is all written or — if the database fails — not at all.
+        async with self.db.transaction():
+            await self.db.lock_member(actor.member_id)
+            for index in order:
                 results[index] = await self._one(actor, member, items[index], received_at, activity_id)
         return [r for r in results if r is not None]
 

@@ -173,9 +173,14 @@ class SQLiteDatabase(Database):
     async def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
         if self._current.get() is None:
             async with self.transaction():
-                self._conn().executemany(_sqlite_sql(sql), rows)
-        else:
+                await self.executemany(sql, rows)
+            return
+        try:
             self._conn().executemany(_sqlite_sql(sql), rows)
+        except sqlite3.OperationalError as exc:
+            if _is_unavailable(exc):
+                raise DatabaseUnavailable(str(exc)) from exc
+            raise
 
     @contextlib.asynccontextmanager
     async def transaction(self) -> AsyncIterator[None]:
@@ -185,8 +190,9 @@ class SQLiteDatabase(Database):
             try:
                 yield
             except BaseException:
-                current.execute("ROLLBACK TO nested")
-                current.execute("RELEASE nested")
+                if current.in_transaction:
+                    current.execute("ROLLBACK TO nested")
+                    current.execute("RELEASE nested")
                 raise
             current.execute("RELEASE nested")
             return
@@ -209,14 +215,26 @@ class SQLiteDatabase(Database):
             try:
                 yield
             except BaseException:
-                conn.execute("ROLLBACK TO unit")
-                conn.execute("RELEASE unit")
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK TO unit")
+                    conn.execute("RELEASE unit")
+                else:
+                    # SQLite rolled the whole transaction back itself (disk full, I/O error): every
+                    # unit of this group is lost, so none of them may report success.
+                    self._fail_group(group)
                 raise
             else:
                 conn.execute("RELEASE unit")
             finally:
                 self._current.reset(token)
         await asyncio.shield(group)
+
+    def _fail_group(self, group: asyncio.Future[None]) -> None:
+        if self._group is group:
+            self._group = None
+        if not group.done():
+            group.set_exception(DatabaseUnavailable("the transaction was rolled back by the database"))
+            group.exception()  # retrieved by every waiter; silence "never retrieved"
 
     def _commit_group(self) -> None:
         """Runs once per event-loop turn with units done: one COMMIT for all of them."""
@@ -232,12 +250,15 @@ class SQLiteDatabase(Database):
         try:
             conn.execute("COMMIT")
         except sqlite3.Error as exc:
-            with contextlib.suppress(sqlite3.Error):
-                conn.execute("ROLLBACK")
-            group.set_exception(DatabaseUnavailable(str(exc)))
-            group.exception()  # mark retrieved: every waiter re-raises it anyway
+            if conn.in_transaction:
+                with contextlib.suppress(sqlite3.Error):
+                    conn.execute("ROLLBACK")
+            if not group.done():
+                group.set_exception(DatabaseUnavailable(str(exc)))
+                group.exception()  # mark retrieved: every waiter re-raises it anyway
             return
-        group.set_result(None)
+        if not group.done():
+            group.set_result(None)
 
     async def run_piccolo(self, sql: str, args: list[Any], query_type: str) -> list[dict[str, Any]]:
         if self._current.get() is None and query_type not in ("select", "count", "exists", "objects", "table_exists"):

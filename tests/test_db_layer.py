@@ -1,0 +1,139 @@
+"""The SQLite single writer (group commit, savepoints, failures) and the shared rate limiter."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import sqlite3
+from pathlib import Path
+
+import httpx
+import pytest
+from asgi_lifespan import LifespanManager
+
+from server.app import create_app
+from server.core.db import DatabaseUnavailable, SQLiteDatabase
+from server.core.ratelimit import MemoryLimiter, RedisLimiter
+from tests.conftest import _settings, new_uuid, now_iso
+
+
+@pytest.fixture
+async def db(tmp_path: Path):
+    database = SQLiteDatabase(tmp_path / "w.db")
+    await database.start()
+    await database.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT UNIQUE)")
+    yield database
+    await database.close()
+
+
+async def test_concurrent_units_share_one_commit(db: SQLiteDatabase) -> None:
+    commits: list[str] = []
+    assert db._writer is not None
+    db._writer.set_trace_callback(lambda sql: commits.append(sql) if sql == "COMMIT" else None)
+
+    async def unit(i: int) -> None:
+        async with db.transaction():
+            await db.execute("INSERT INTO t (v) VALUES ($1)", f"v{i}")
+
+    await asyncio.gather(*(unit(i) for i in range(200)))
+    assert await db.fetchval("SELECT COUNT(*) FROM t") == 200
+    assert 1 <= len(commits) < 20  # grouped, not one COMMIT per unit
+
+
+async def test_failing_unit_rolls_back_only_itself(db: SQLiteDatabase) -> None:
+    async def good(i: int) -> None:
+        async with db.transaction():
+            await db.execute("INSERT INTO t (v) VALUES ($1)", f"good{i}")
+
+    async def bad() -> None:
+        async with db.transaction():
+            await db.execute("INSERT INTO t (v) VALUES ('half')")
+            await db.execute("INSERT INTO t (v) VALUES ('half')")  # unique violation
+
+    results = await asyncio.gather(good(1), bad(), good(2), return_exceptions=True)
+    assert isinstance(results[1], sqlite3.IntegrityError) and results[0] is None and results[2] is None
+    rows = {r[0] for r in await db.fetch("SELECT v FROM t")}
+    assert rows == {"good1", "good2"}
+
+
+async def test_reads_see_only_committed_data(db: SQLiteDatabase) -> None:
+    started = asyncio.Event()
+    release = asyncio.Event()
+
+    async def slow_writer() -> None:
+        async with db.transaction():
+            await db.execute("INSERT INTO t (v) VALUES ('pending')")
+            started.set()
+            await release.wait()  # a unit that awaits: the group cannot commit yet
+
+    task = asyncio.create_task(slow_writer())
+    await started.wait()
+    assert await db.fetchval("SELECT COUNT(*) FROM t") == 0
+    release.set()
+    await task
+    assert await db.fetchval("SELECT COUNT(*) FROM t") == 1
+
+
+async def test_disk_full_is_database_unavailable_and_nothing_half_written(db: SQLiteDatabase) -> None:
+    assert db._writer is not None
+    pages = db._writer.execute("PRAGMA page_count").fetchone()[0]
+    db._writer.execute(f"PRAGMA max_page_count = {pages}")
+    with pytest.raises(DatabaseUnavailable):
+        async with db.transaction():
+            await db.execute("INSERT INTO t (v) VALUES ($1)", "x" * 100_000)
+    assert await db.fetchval("SELECT COUNT(*) FROM t") == 0
+
+
+async def test_full_disk_gives_503_over_http_and_no_checkin(sqlite_template: Path, key_file: Path, tmp_path: Path) -> None:
+    path = tmp_path / "full.db"
+    shutil.copy(sqlite_template, path)
+    app = create_app(_settings(f"sqlite:///{path}", key_file))
+    async with LifespanManager(app), httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
+        from server.seed import _seed
+
+        ctx = app.state.ctx
+        ids = await _seed(ctx)
+        url = ctx.tokens.qr_url(ctx.tokens.station_token(ids["station_b"], 1))
+        user_id = await ctx.db.fetchval("SELECT id FROM users WHERE member_id = $1", ids["first_member"])
+        access, _ = ctx.tokens.access_token(int(user_id), 5)
+        writer = ctx.db._writer
+        # The disk is full: no page may be added to the file any more.
+        writer.execute(f"PRAGMA max_page_count = {writer.execute('PRAGMA page_count').fetchone()[0]}")
+        items = [{"client_uuid": new_uuid(), "token": url, "scanned_at": now_iso(-i)} for i in range(400)]
+        response = await client.post("/api/v1/checkins/sync", json={"items": items}, headers={"authorization": f"Bearer {access}"})
+        assert response.status_code == 503
+        assert response.json()["code"] == "database_unavailable" and "数据库" in response.json()["detail"]
+        assert response.headers["retry-after"] == "5"
+        for table in ("checkins", "checkin_attempts", "points_ledger"):
+            assert writer.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0] == 0, table
+        # Space again: the same batch goes through, exactly once.
+        writer.execute("PRAGMA max_page_count = 1073741823")
+        retry = await client.post("/api/v1/checkins/sync", json={"items": items}, headers={"authorization": f"Bearer {access}"})
+        assert retry.status_code == 200
+        assert writer.execute("SELECT COUNT(*) FROM checkin_attempts").fetchone()[0] == 400
+
+
+async def test_memory_limiter_counts_per_key() -> None:
+    limiter = MemoryLimiter()
+    assert all([await limiter.hit("a", 3) for _ in range(3)])
+    assert not await limiter.hit("a", 3)
+    assert await limiter.hit("b", 3)
+
+
+async def test_redis_limiter_is_shared_between_workers() -> None:
+    url = os.environ.get("HONGYI_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+    one, two = RedisLimiter(url), RedisLimiter(url)
+    key = f"test:{new_uuid()}"
+    try:
+        await one._redis.ping()
+    except Exception as exc:  # noqa: BLE001
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"Redis is required in CI: {exc}")
+        pytest.skip(f"no Redis at {url}")
+    try:
+        assert await one.hit(key, 2) and await two.hit(key, 2)
+        assert not await one.hit(key, 2) and not await two.hit(key, 2)
+    finally:
+        await one.close()
+        await two.close()
