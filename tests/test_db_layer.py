@@ -137,3 +137,24 @@ async def test_redis_limiter_is_shared_between_workers() -> None:
     finally:
         await one.close()
         await two.close()
+
+
+async def test_piccolo_queries_run_through_the_app_connections(world) -> None:
+    """Piccolo (schema, migrations, occasional queries) shares the single writer / the pool: a Piccolo
+    write inside a unit is part of that unit and rolls back with it."""
+    from server.members.tables import Member
+
+    member_id = world.ids["first_member"]
+
+    class Abort(Exception):
+        pass
+
+    with pytest.raises(Abort):
+        async with world.ctx.db.transaction():
+            await Member.update({Member.card_version: 99}).where(Member.id == member_id)
+            assert await world.ctx.db.fetchval("SELECT card_version FROM members WHERE id = $1", member_id) == 99
+            raise Abort
+    row = await Member.select(Member.card_version, Member.name).where(Member.id == member_id).first()
+    assert row == {"card_version": 1, "name": "王建国"}
+    await Member.update({Member.card_version: 2}).where(Member.id == member_id)  # a write outside a unit makes its own
+    assert await world.ctx.db.fetchval("SELECT card_version FROM members WHERE id = $1", member_id) == 2
