@@ -12,7 +12,7 @@ VERSION = "1.38.0"
 DESCRIPTION = "unique and hot-path indexes"
 
 INDEXES = [
-    ("ux_attempts_member_uuid", "CREATE UNIQUE INDEX ux_attempts_member_uuid ON checkin_attempts (member_id, client_uuid)"),
+    ("ux_attempts_uuid_member", "CREATE UNIQUE INDEX ux_attempts_uuid_member ON checkin_attempts (client_uuid, member_id)"),
     (
         "ux_checkins_live_activity",
         "CREATE UNIQUE INDEX ux_checkins_live_activity ON checkins (member_id, activity_id, kind) "
@@ -27,7 +27,6 @@ INDEXES = [
     ("ix_checkins_status_station", "CREATE INDEX ix_checkins_status_station ON checkins (status, station_id)"),
     ("ix_checkins_member_scanned", "CREATE INDEX ix_checkins_member_scanned ON checkins (member_id, scanned_at)"),
     ("ix_ledger_member_rule_time", "CREATE INDEX ix_ledger_member_rule_time ON points_ledger (member_id, rule_id, occurred_at)"),
-    ("ix_ledger_member_year", "CREATE INDEX ix_ledger_member_year ON points_ledger (member_id, year, id)"),
     ("ix_ledger_source", "CREATE INDEX ix_ledger_source ON points_ledger (source_type, source_id)"),
     ("ux_tally_org_year_member", "CREATE UNIQUE INDEX ux_tally_org_year_member ON points_tally (org_id, year, member_id)"),
     ("ix_tally_rank", "CREATE INDEX ix_tally_rank ON points_tally (org_id, year, earned DESC, member_id)"),

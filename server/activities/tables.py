@@ -11,7 +11,7 @@ class Activity(Table, tablename="activities"):
     type = Varchar(length=32)
     title = Varchar(length=200)
     description = Text(default="")
-    station_id = ForeignKey(references=Station, on_delete=OnDelete.restrict, index=True)
+    station_id = ForeignKey(references=Station, on_delete=OnDelete.restrict)  # see ix_activities_station_window
     org_id = ForeignKey(references=Org, on_delete=OnDelete.restrict, index=True)
     org_path = Varchar(length=255, default="")
     starts_at = Timestamptz()

@@ -20,11 +20,12 @@ from server.stations.tables import Station
 class CheckinAttempt(Table, tablename="checkin_attempts"):
     """Every scan that reaches the server, accepted or not, with the raw token (audit, idempotency).
 
-    (member_id, client_uuid) is unique: a replay returns the stored result.
+    (client_uuid, member_id) is unique: a replay returns the stored result; the same index finds a
+    client_uuid used by another member.
     """
 
     id = BigSerial(primary_key=True)
-    client_uuid = Varchar(length=64, index=True)
+    client_uuid = Varchar(length=64)
     member_id = ForeignKey(references=Member, on_delete=OnDelete.restrict)
     token = Text(default="")
     token_type = Varchar(length=4, null=True, default=None)
@@ -51,9 +52,10 @@ class Checkin(Table, tablename="checkins"):
     member and activity, and one station visit per member, station and local day (partial unique indexes)."""
 
     id = BigSerial(primary_key=True)
-    member_id = ForeignKey(references=Member, on_delete=OnDelete.restrict, index=True)
-    activity_id = ForeignKey(references=Activity, null=True, on_delete=OnDelete.restrict, index=True)
-    station_id = ForeignKey(references=Station, on_delete=OnDelete.restrict, index=True)
+    # Indexed by the composite indexes of migration m0002 (no single-column ones: each costs every insert).
+    member_id = ForeignKey(references=Member, on_delete=OnDelete.restrict)
+    activity_id = ForeignKey(references=Activity, null=True, on_delete=OnDelete.restrict)
+    station_id = ForeignKey(references=Station, on_delete=OnDelete.restrict)
     kind = Varchar(length=4, default="in")
     method = Varchar(length=16, default="self")
     status = Varchar(length=16)
