@@ -105,10 +105,12 @@ def _reject(reason: str, **kw: Any) -> _Outcome:
     return _Outcome(status="rejected", reason=reason, **kw)
 
 
-_ACTIVITY_SQL = (
-    "SELECT id, station_id, org_path, type, status, checkin_opens_at, checkin_closes_at, required, records_hours,"
-    " capacity, starts_at, ends_at FROM activities"
+_ACTIVITY_COLUMNS = (
+    "a.id, a.station_id, a.org_path, a.type, a.status, a.checkin_opens_at, a.checkin_closes_at, a.required,"
+    " a.records_hours, a.capacity, a.starts_at, a.ends_at"
 )
+_ACTIVITY_SQL = f"SELECT {_ACTIVITY_COLUMNS} FROM activities a"
+_STATION_COLUMNS = "s.id, s.poster_version, s.lat, s.lng, s.geofence_m, s.status, s.org_path"
 
 
 class CheckinProcessor:
@@ -185,10 +187,9 @@ class CheckinProcessor:
             return _reject("clock_skew")
         if received_at - item.scanned_at > self.hard_limit:
             return _reject("too_late")
-        activity = await self._activity(activity_id)
+        activity, station = await self._activity_and_station(activity_id)
         if activity is None:
             return _reject("not_open")
-        station = await self._station(activity["station_id"])
         return await self._for_activity(actor, member, item, received_at, activity, station)
 
     async def _judge(self, actor: Actor, member: Any, item: Item, received_at: datetime) -> _Outcome:
@@ -247,10 +248,9 @@ class CheckinProcessor:
                 ts = scanned_at.timestamp()
                 if ts < nbf or ts > exp:
                     return _reject("expired", activity_id=activity_id, station_id=station_id)
-                activity = await self._activity(activity_id)
+                activity, station = await self._activity_and_station(activity_id)
                 if activity is None or activity["station_id"] != station_id:
                     return _reject("not_open", station_id=station_id)
-                station = await self._station(station_id)
                 return await self._for_activity(actor, member, item, received_at, activity, station)
             if t == "rk":
                 station_id = int(claims["sid"])
@@ -278,15 +278,22 @@ class CheckinProcessor:
 
     # ------------------------------------------------------------------ targets
     async def _station(self, station_id: int) -> dict[str, Any] | None:
+        row = await self.db.fetchrow(f"SELECT {_STATION_COLUMNS} FROM stations s WHERE s.id = $1", station_id)
+        return _station_dict(row) if row else None
+
+    async def _activity_and_station(self, activity_id: int) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+        """One query for the common case (an activity code): the activity and its station."""
         row = await self.db.fetchrow(
-            "SELECT id, poster_version, lat, lng, geofence_m, status, org_path FROM stations WHERE id = $1", station_id
+            f"SELECT {_ACTIVITY_COLUMNS}, {_STATION_COLUMNS} FROM activities a JOIN stations s ON s.id = a.station_id"
+            " WHERE a.id = $1",
+            activity_id,
         )
-        if row is None or row[5] != "active":
-            return None
-        return {"id": row[0], "poster_version": row[1], "lat": row[2], "lng": row[3], "geofence_m": row[4], "org_path": row[6]}
+        if row is None:
+            return None, None
+        return _activity_dict(row), _station_dict(row[12:])
 
     async def _activity(self, activity_id: int) -> dict[str, Any] | None:
-        row = await self.db.fetchrow(_ACTIVITY_SQL + " WHERE id = $1", activity_id)
+        row = await self.db.fetchrow(_ACTIVITY_SQL + " WHERE a.id = $1", activity_id)
         return _activity_dict(row) if row else None
 
     async def _at_station(
@@ -294,8 +301,8 @@ class CheckinProcessor:
     ) -> _Outcome:
         """A station poster or kiosk code without an activity: the activity open at ``scanned_at``."""
         rows = await self.db.fetch(
-            _ACTIVITY_SQL + " WHERE station_id = $1 AND checkin_opens_at <= $2 AND checkin_closes_at >= $2"
-            " AND status = 'planned' ORDER BY starts_at, id",
+            _ACTIVITY_SQL + " WHERE a.station_id = $1 AND a.checkin_opens_at <= $2 AND a.checkin_closes_at >= $2"
+            " AND a.status = 'planned' ORDER BY a.starts_at, a.id",
             station["id"], item.scanned_at,
         )
         open_now = [_activity_dict(r) for r in rows]
@@ -512,6 +519,13 @@ def _fmt(value: float) -> str:
     return str(int(value)) if float(value).is_integer() else f"{value:g}"
 
 
+def _station_dict(row: Any) -> dict[str, Any] | None:
+    """None for a station that is no longer active: nothing can be checked in there."""
+    if row[5] != "active":
+        return None
+    return {"id": row[0], "poster_version": row[1], "lat": row[2], "lng": row[3], "geofence_m": row[4], "org_path": row[6]}
+
+
 def _activity_dict(row: Any) -> dict[str, Any]:
     return {
         "id": row[0], "station_id": row[1], "org_path": row[2], "type": row[3], "status": row[4],
@@ -580,7 +594,7 @@ async def decide(
             target = activity_id if activity_id is not None else current_activity
             activity = None
             if target is not None:
-                arow = await db.fetchrow(_ACTIVITY_SQL + " WHERE id = $1", target)
+                arow = await db.fetchrow(_ACTIVITY_SQL + " WHERE a.id = $1", target)
                 if arow is None or arow[1] != station_id:
                     raise APIError(400, "invalid_activity", "所选活动不属于该服务站")
                 activity = _activity_dict(arow)
