@@ -398,30 +398,64 @@ def activity_qr(ctx: Any, activity: OpenActivity, station_id: int) -> str:
 # --------------------------------------------------------------------------- timing / printing
 
 
-def background_cpu(seconds: float = 1.0) -> float:
-    """Share of all CPUs busy over ``seconds`` (call while nothing of ours runs: it is other load)."""
+def _proc_ticks() -> dict[int, tuple[int, int, str]]:
+    """pid → (utime + stime in clock ticks, process group, command name) for every process."""
+    out: dict[int, tuple[int, int, str]] = {}
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/stat") as f:
+                data = f.read()
+        except OSError:
+            continue
+        close = data.rfind(")")
+        fields = data[close + 2:].split()
+        out[int(name)] = (int(fields[11]) + int(fields[12]), int(fields[2]), data[data.find("(") + 1:close])
+    return out
 
-    def snap() -> tuple[int, int]:
-        with open("/proc/stat") as f:
-            values = [int(v) for v in f.readline().split()[1:9]]
-        return sum(values), values[3] + values[4]  # total, idle + iowait
 
-    try:
-        total0, idle0 = snap()
-        time.sleep(seconds)
-        total1, idle1 = snap()
-    except OSError:
-        return float("nan")
-    total = total1 - total0
-    return 1.0 - (idle1 - idle0) / total if total else 0.0
+class OtherLoad:
+    """CPU used during a run by processes that are not ours: not this script, not a process group we
+    started (servers, wrk, py-spy), not a PostgreSQL backend of our database and not a PostgreSQL
+    background process. Backends of other databases (another session's tests, say) do count.
+    Reported as a share of all CPUs."""
 
+    def __init__(self, procs: Processes, our_database: str | None = None) -> None:
+        self.procs = procs
+        self.our_database = our_database
+        self.share = float("nan")
 
-def warn_if_busy(label: str, seconds: float = 1.0) -> float:
-    busy = background_cpu(seconds)
-    if busy == busy and busy > 0.15:
-        print(f"  warning: {label}: {busy:.0%} of the CPUs were busy with other work just before the run;"
-              " figures will be lower than on a quiet machine", flush=True)
-    return busy
+    def __enter__(self) -> "OtherLoad":
+        try:
+            self.before, self.t0 = _proc_ticks(), time.monotonic()
+        except OSError:
+            self.before = {}
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if not self.before:
+            return
+        after, elapsed = _proc_ticks(), time.monotonic() - self.t0
+        ours = {p.pid for p in self.procs.procs}
+        ticks = 0
+        for pid, (total, pgid, comm) in after.items():
+            if pid == os.getpid() or pgid in ours or (comm == "postgres" and self._ours_in_postgres(pid)):
+                continue
+            ticks += total - self.before.get(pid, (0, 0, ""))[0]
+        cpus = os.cpu_count() or 1
+        self.share = ticks / os.sysconf("SC_CLK_TCK") / (elapsed * cpus) if elapsed > 0 else float("nan")
+
+    def _ours_in_postgres(self, pid: int) -> bool:
+        # A backend's title is "postgres: 15/main: <user> <database> <host>(<port>) <state>".
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                title = f.read().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            return True
+        words = title.split(":", 2)[-1].split()
+        is_backend = len(words) >= 3 and ("(" in words[2] or words[2] == "[local]")
+        return not is_backend or words[1] == self.our_database
 
 
 def percentile(sorted_values: Sequence[float], q: float) -> float:

@@ -27,6 +27,12 @@ may have sent is replayed once (idempotency: a replay must return the stored 200
 is processed now), after which each body must have exactly one accepted check-in, one attempt and
 one ledger entry, and the root org's tally must equal the ledger sum.
 
+The table's "other load" is the share of all CPUs that processes other than ours (and other than
+PostgreSQL's work for our database) used during the run: on a shared 2-core machine, anything above
+a few % makes the figures low. On a VM, PostgreSQL figures also swing with scheduling: a round trip
+costs ~35 µs when client and backend share a busy core but ~110 µs when the backend has to be woken
+on an idle one, and a check-in makes over a dozen of them.
+
 Data: one street root, 3 communities × 4 branches, ``--members`` members (each with a users row),
 one station, ``--activities`` open ``branch_meeting`` activities (not required). Everything lives in
 a temp dir / a fresh PostgreSQL database that is dropped at the end; every process started here is
@@ -56,6 +62,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _bench_common import (  # noqa: E402
     ROOT,
     BenchDB,
+    OtherLoad,
     Processes,
     SetupError,
     activity_qr,
@@ -70,7 +77,6 @@ from _bench_common import (  # noqa: E402
     print_table,
     temp_database,
     wait_http,
-    warn_if_busy,
 )
 
 ensure_venv()
@@ -187,7 +193,7 @@ class Target:
     warmup: Load | None = None
     checks: list[tuple[str, bool]] = field(default_factory=list)
     profile: list[str] = field(default_factory=list)
-    busy: float = float("nan")  # share of CPUs busy with other work just before the measured run
+    other: float = float("nan")  # share of all CPUs used by other processes during the measured run
 
 
 # --------------------------------------------------------------------------- data
@@ -420,7 +426,7 @@ def summarize_profile(raw: Path, top: int = 18) -> list[str]:
         if not frames:
             continue
         self_time[_short(frames[-1])] += n
-        for frame in {_short(f) for f in frames if "/server/" in f}:
+        for frame in {_short(f) for f in frames if _is_ours(f)}:
             inclusive[frame] += n
     if not total:
         return ["(empty profile)"]
@@ -431,12 +437,16 @@ def summarize_profile(raw: Path, top: int = 18) -> list[str]:
     return lines
 
 
+def _is_ours(frame: str) -> bool:
+    return "(server/" in frame or f"{ROOT}/server/" in frame
+
+
 def _short(frame: str) -> str:
-    # "function (path/to/file.py:123)" → "function (file.py:123)" keeping server/… relative paths readable
+    # "func (/abs/path/file.py:12)" → "func (server/…/file.py:12)" or "func (package/file.py:12)"
     name, _, where = frame.partition(" (")
     where = where.rstrip(")")
-    if "/server/" in where:
-        where = "server/" + where.split("/server/", 1)[1]
+    if f"{ROOT}/server/" in where:
+        where = where.replace(f"{ROOT}/", "", 1)
     elif "site-packages/" in where:
         where = where.split("site-packages/", 1)[1]
     return f"{name} ({where})" if where else name
@@ -548,13 +558,14 @@ def bench_engine(engine: str, args: argparse.Namespace, procs: Processes, driver
             if warmup_n:
                 target.warmup = driver.load(port, CHECKIN_PATH, bodies.warmup, args.warmup, args.concurrency)
                 time.sleep(0.5)  # let the warm-up's last requests finish
-            target.busy = warn_if_busy(f"{engine} check-in")
             spy = None
             if args.profile:
                 spy = start_profiler(procs, proc.pid, args.seconds, db.tmpdir / "profile.txt", db.tmpdir / "py-spy.log")
             print(f"[{engine}] loading {CHECKIN_PATH} for {args.seconds:g}s at concurrency {args.concurrency}"
                   f" ({driver.tool}, {workers} worker(s)) ...", flush=True)
-            target.run = driver.load(port, CHECKIN_PATH, bodies.run, args.seconds, args.concurrency)
+            with OtherLoad(procs, db.pg_name) as other:
+                target.run = driver.load(port, CHECKIN_PATH, bodies.run, args.seconds, args.concurrency)
+            target.other = other.share
             if spy is not None:
                 spy.wait(timeout=60)
                 procs.stop(spy)
@@ -585,11 +596,11 @@ def bench_echo(workers: int, args: argparse.Namespace, procs: Processes, driver_
         try:
             print(f"[echo] loading {ECHO_PATH} for {args.seconds:g}s ({workers} worker(s)) ...", flush=True)
             warm = driver.load(port, ECHO_PATH, bodies, args.warmup, args.concurrency) if args.warmup > 0 else None
-            busy = warn_if_busy("echo")
-            run = driver.load(port, ECHO_PATH, bodies, args.seconds, args.concurrency)
+            with OtherLoad(procs) as other:
+                run = driver.load(port, ECHO_PATH, bodies, args.seconds, args.concurrency)
         finally:
             procs.stop(proc)
-        return Target(name="echo (bare Litestar)", engine="-", workers=workers, run=run, warmup=warm, busy=busy)
+        return Target(name="echo (bare Litestar)", engine="-", workers=workers, run=run, warmup=warm, other=other.share)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
 
@@ -642,10 +653,12 @@ def main() -> int:
             t.name, t.engine, t.workers, f"{t.run.rps:,.0f}", f"{t.run.p50_ms:.1f}", f"{t.run.p99_ms:.1f}",
             t.run.c200, t.run.c422, t.run.errors,
             f"{t.run.ok_rps / ceiling:.2f}" if ceiling else "-",
-            f"{t.busy:.0%}" if t.busy == t.busy else "?",
+            f"{t.other:.0%}" if t.other == t.other else "?",
         ])
     print_table(["target", "db", "workers", "req/s", "p50 ms", "p99 ms", "200", "422", "errors",
-                 "check-ins/s ÷ echo req/s", "other CPU load before"], rows)
+                 "check-ins/s ÷ echo req/s", "other load*"], rows)
+    print("* share of all CPUs used during the run by other processes (other sessions' tests and their PostgreSQL"
+          " backends, say): anything above a few % makes the figures low")
     failed = False
     for t in targets:
         print(f"\n[{t.engine}] database check (warm-up + run):")
