@@ -39,10 +39,10 @@ def _out(result: services.Result) -> CheckinResultOut:
     )
 
 
-def _member_actor(user: Principal) -> services.Actor:
-    if user.member_id is None:
+def _member_actor(user: Principal) -> tuple[services.Actor, tuple[int, str, str]]:
+    if user.member_id is None or user.member_org_path is None:
         raise forbidden("当前账号不是党员账号，不能自助签到")
-    return services.Actor(member_id=user.member_id, method="self")
+    return services.Actor(member_id=user.member_id, method="self"), (user.member_id, user.member_org_path, user.member_status or "")
 
 
 def _processor(ctx: Ctx) -> services.CheckinProcessor:
@@ -77,16 +77,16 @@ class CheckinController(Controller):
 
     @post("/", status_code=200, summary="Check in with one scanned code (422 when rejected)")
     async def check_in(self, request: Request, ctx: Ctx, data: JSONBody[CheckinItemIn]) -> Response[CheckinResultOut]:
-        actor = _member_actor(request.user)
-        [result] = await _processor(ctx).process(actor, [_item(data)])
+        actor, member = _member_actor(request.user)
+        [result] = await _processor(ctx).process(actor, [_item(data)], member=member)
         return Response(_out(result), status_code=422 if result.status == "rejected" else 200)
 
     @post("/sync", status_code=200, summary="Sync up to 500 queued check-ins; one result per item")
     async def sync(self, request: Request, ctx: Ctx, data: JSONBody[SyncIn]) -> SyncOut:
-        actor = _member_actor(request.user)
+        actor, member = _member_actor(request.user)
         if len(data.items) > MAX_BATCH:
             raise APIError(400, "batch_too_large", f"一次最多同步 {MAX_BATCH} 条记录")
-        results = await _processor(ctx).process(actor, [_item(i) for i in data.items])
+        results = await _processor(ctx).process(actor, [_item(i) for i in data.items], member=member)
         return SyncOut(results=[_out(r) for r in results])
 
     @post("/staff", status_code=200, summary="Staff check a member in by member card QR or member id")

@@ -124,7 +124,9 @@ class CheckinProcessor:
         self.kiosk_age = timedelta(seconds=s.kiosk_token_max_age_seconds)
 
     # ------------------------------------------------------------------ entry points
-    async def process(self, actor: Actor, items: list[Item], activity_id: int | None = None) -> list[Result]:
+    async def process(
+        self, actor: Actor, items: list[Item], activity_id: int | None = None, member: tuple[int, str, str] | None = None
+    ) -> list[Result]:
         """Items in ``scanned_at`` order; results in the order given.
 
         With ``activity_id`` (staff-side check-in) the items carry no QR token: staff vouch for
@@ -133,9 +135,8 @@ class CheckinProcessor:
         received_at = utcnow()
         order = sorted(range(len(items)), key=lambda i: items[i].scanned_at)
         results: list[Result | None] = [None] * len(items)
-        member = await self.db.fetchrow(
-            "SELECT id, org_path, status FROM members WHERE id = $1", actor.member_id
-        )
+        if member is None:  # (id, org_path, status); a member's own request passes it from the principal
+            member = await self.db.fetchrow("SELECT id, org_path, status FROM members WHERE id = $1", actor.member_id)
         # One unit for the whole batch: every outcome (even a rejection) is a result, not an
         # exception, so a batch is all written or — if the database fails — not at all.
         async with self.db.transaction():

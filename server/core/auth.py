@@ -25,6 +25,7 @@ class Principal:
     display_name: str
     member_id: int | None
     member_org_path: str | None
+    member_status: str | None = None
     admin_paths: tuple[str, ...] = ()
     secretary_paths: tuple[str, ...] = ()
     staff_station_ids: tuple[int, ...] = ()
@@ -126,6 +127,7 @@ async def load_principal(ctx: Context, user_id: int) -> Principal | None:
             display_name=first[1],
             member_id=first[2],
             member_org_path=first[4],
+            member_status=first[5],
             admin_paths=tuple(admin),
             secretary_paths=tuple(secretary),
             staff_station_ids=tuple(staff),

@@ -20,6 +20,7 @@ import asyncio
 import contextlib
 import re
 import sqlite3
+import threading
 from collections.abc import AsyncIterator, Sequence
 from contextvars import ContextVar
 from pathlib import Path
@@ -120,6 +121,8 @@ class SQLiteDatabase(Database):
         self._current: ContextVar[sqlite3.Connection | None] = ContextVar("sqlite_current", default=None)
         self._group: asyncio.Future[None] | None = None
         self._commit_scheduled = False
+        self._checkpointer: threading.Thread | None = None
+        self._stop_checkpoints = threading.Event()
 
     async def start(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -128,12 +131,34 @@ class SQLiteDatabase(Database):
         if mode.lower() != "wal":
             raise DatabaseUnavailable(f"SQLite refused WAL mode (got {mode})")
         self._reader = _open_sqlite(self.path, readonly=True, synchronous=self.synchronous)
+        # Checkpoints copy the WAL back into the database file: tens of milliseconds now and then.
+        # Done by SQLite inside a COMMIT they would stall the event loop; a thread with its own
+        # connection does them instead (sqlite3 releases the GIL while it works).
+        self._writer.execute("PRAGMA wal_autocheckpoint = 0")
+        self._stop_checkpoints.clear()
+        self._checkpointer = threading.Thread(target=self._checkpoint_loop, name="sqlite-checkpoint", daemon=True)
+        self._checkpointer.start()
+
+    def _checkpoint_loop(self, interval: float = 0.25) -> None:
+        conn = _open_sqlite(self.path, readonly=False, synchronous=self.synchronous)
+        try:
+            while not self._stop_checkpoints.wait(interval):
+                with contextlib.suppress(sqlite3.Error):
+                    conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+            with contextlib.suppress(sqlite3.Error):
+                conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        finally:
+            conn.close()
 
     async def close(self) -> None:
         # Let a pending group commit finish before closing.
         if self._group is not None and not self._group.done():
             with contextlib.suppress(Exception):
                 await self._group
+        if self._checkpointer is not None:
+            self._stop_checkpoints.set()
+            await asyncio.to_thread(self._checkpointer.join, 10)
+            self._checkpointer = None
         for conn in (self._reader, self._writer):
             if conn is not None:
                 conn.close()

@@ -46,15 +46,25 @@ def extract_token(value: str) -> str:
     return token
 
 
+_HEADERS: dict[str, dict[str, Any]] = {}
+
+
 def unverified_header(token: str) -> dict[str, Any]:
+    """The JOSE header; there is one per key, so parsed headers are remembered (valid ones only)."""
+    segment = token.split(".", 1)[0]
+    header = _HEADERS.get(segment)
+    if header is not None:
+        return header
     try:
-        header = json.loads(b64url_decode(token.split(".", 1)[0]))
+        header = json.loads(b64url_decode(segment))
     except (ValueError, UnicodeDecodeError):
         raise TokenError("malformed", "二维码内容无法识别") from None
     if not isinstance(header, dict) or not isinstance(header.get("kid"), str):
         raise TokenError("malformed", "二维码内容无法识别")
     if header.get("alg") != "EdDSA":
         raise TokenError("bad_signature", "二维码签名无效")
+    if len(_HEADERS) < 1000:
+        _HEADERS[segment] = header
     return header
 
 
