@@ -79,8 +79,6 @@ async def test_member_sees_only_themself(world: World) -> None:
 
 
 async def test_other_street_is_invisible(world: World) -> None:
-    from server.seed import _seed
-
     other = await _seed_other_street(world)
     admin = await world.admin()
     assert (await admin.get(f"/api/v1/stations/{other['station_a']}")).status_code == 404
@@ -89,7 +87,6 @@ async def test_other_street_is_invisible(world: World) -> None:
     assert (await admin.get("/api/v1/points/leaderboard", params={"org_id": other["street"]})).status_code == 404
     member = await world.member(1)
     assert (await member.get(f"/api/v1/activities/{other['first_activity']}")).status_code == 404
-    del _seed
 
 
 async def _seed_other_street(world: World) -> dict[str, int]:
