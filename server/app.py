@@ -37,7 +37,7 @@ from server.stations.routes import StationController, revoke_kiosk
 from server.web import routes as web
 
 MAX_BODY_BYTES = 1024 * 1024
-# Young-generation collections every 50k allocations instead of 700: each request allocates
+# Young-generation collections every 100k allocations instead of 700: each request allocates
 # hundreds of short-lived objects, and frequent collections showed up as p99 latency.
 GC_THRESHOLDS = (100_000, 50, 100)
 
