@@ -48,6 +48,7 @@ class Settings:
     login_attempts_per_minute: int = 10
     points_base: int = 60
     sqlite_synchronous: str = "NORMAL"
+    pg_pool_size: int = 10
     cors_origins: tuple[str, ...] = field(default_factory=tuple)
     trusted_proxies: tuple[str, ...] = field(default_factory=tuple)
     pwa_dist: Path = ROOT / "pwa" / "dist"
@@ -118,6 +119,7 @@ class Settings:
             login_attempts_per_minute=_int(env, "LOGIN_ATTEMPTS_PER_MINUTE", 10, 1),
             points_base=_int(env, "POINTS_BASE", 60, 0),
             sqlite_synchronous=synchronous,
+            pg_pool_size=_int(env, "PG_POOL_SIZE", 10, 1),
             cors_origins=origins,
             trusted_proxies=proxies,
             pwa_dist=Path(env.get("HONGYI_PWA_DIST") or ROOT / "pwa" / "dist"),

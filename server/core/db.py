@@ -313,7 +313,7 @@ class SQLiteDatabase(Database):
 class PostgresDatabase(Database):
     dialect = "postgres"
 
-    def __init__(self, dsn: str, min_size: int = 2, max_size: int = 20) -> None:
+    def __init__(self, dsn: str, min_size: int = 2, max_size: int = 10) -> None:
         self.dsn = dsn
         self.min_size = min_size
         self.max_size = max_size
@@ -323,8 +323,14 @@ class PostgresDatabase(Database):
     async def start(self) -> None:
         import asyncpg
 
+        async def keep_session(_: Any) -> None:
+            """Skip asyncpg's per-release reset query (a round trip each time): the app never changes
+            session state — no SET, no LISTEN, only transaction-scoped advisory locks."""
+
         try:
-            self.pool = await asyncpg.create_pool(self.dsn, min_size=self.min_size, max_size=self.max_size)
+            self.pool = await asyncpg.create_pool(
+                self.dsn, min_size=self.min_size, max_size=self.max_size, reset=keep_session
+            )
         except (OSError, asyncpg.PostgresError) as exc:
             raise DatabaseUnavailable(f"cannot connect to PostgreSQL: {exc}") from exc
 
@@ -392,5 +398,5 @@ class PostgresDatabase(Database):
 
 def create_database(settings: Any) -> Database:
     if settings.dialect == "postgres":
-        return PostgresDatabase(settings.database_url)
+        return PostgresDatabase(settings.database_url, max_size=settings.pg_pool_size)
     return SQLiteDatabase(settings.sqlite_path, settings.sqlite_synchronous)
