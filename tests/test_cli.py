@@ -26,6 +26,16 @@ async def _pg_tables(url: str) -> set[str]:
         await conn.close()
 
 
+async def _pg_value(url: str, sql: str):
+    import asyncpg
+
+    conn = await asyncpg.connect(url)
+    try:
+        return await conn.fetchval(sql)
+    finally:
+        await conn.close()
+
+
 def _sqlite_tables(path: Path) -> set[str]:
     conn = sqlite3.connect(path)
     try:
@@ -54,6 +64,9 @@ def test_migrations_up_down_up(backend: Backend, tmp_path: Path) -> None:
         up = run_cli("migrate", env=env)
         assert up.returncode == 0, up.stderr
         assert set(APP_TABLES) <= tables() and "ux_checkins_live_activity" in tables()
+        if backend.name == "postgres":
+            options = asyncio.run(_pg_value(url, "SELECT reloptions FROM pg_class WHERE relname = 'points_tally'"))
+            assert "autovacuum_vacuum_scale_factor=0.01" in options
         assert run_cli("migrate", env=env).returncode == 0  # idempotent
         down = run_cli("migrate", "--down", env=env)
         assert down.returncode == 0, down.stderr
