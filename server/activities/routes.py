@@ -10,7 +10,6 @@ from server.activities.schemas import (
     ActivityIn,
     ActivityOut,
     ActivityPatch,
-    ActivityQROut,
     AttendanceOut,
     CloseOut,
 )
