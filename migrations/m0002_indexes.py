@@ -24,7 +24,11 @@ INDEXES = [
         "WHERE activity_id IS NULL AND kind = 'in' AND status IN ('accepted', 'pending_review')",
     ),
     ("ix_checkins_activity_status", "CREATE INDEX ix_checkins_activity_status ON checkins (activity_id, status, kind)"),
-    ("ix_checkins_status_station", "CREATE INDEX ix_checkins_status_station ON checkins (status, station_id)"),
+    # Only the review queue needs this; partial, so the common accepted insert does not maintain it.
+    (
+        "ix_checkins_pending_station",
+        "CREATE INDEX ix_checkins_pending_station ON checkins (station_id) WHERE status = 'pending_review'",
+    ),
     ("ix_checkins_member_scanned", "CREATE INDEX ix_checkins_member_scanned ON checkins (member_id, scanned_at)"),
     ("ix_ledger_member_rule_time", "CREATE INDEX ix_ledger_member_rule_time ON points_ledger (member_id, rule_id, occurred_at)"),
     ("ix_ledger_source", "CREATE INDEX ix_ledger_source ON points_ledger (source_type, source_id)"),
