@@ -387,3 +387,15 @@ async def test_bad_items_get_400_with_chinese_detail(world: World) -> None:
         data = response.json()
         assert data["code"] and any("\u4e00" <= ch <= "\u9fff" for ch in data["detail"])
     assert await world.count("SELECT COUNT(*) FROM checkin_attempts") == 0
+
+
+async def test_capacity_holds_when_members_race_for_the_last_places(world: World) -> None:
+    staff = await world.staff_a()
+    activity = await create_activity(world, staff, type="other", capacity=3)
+    url = await activity_token(world, activity["id"])
+    members = [await world.member(i) for i in range(1, 11)]
+    responses = await asyncio.gather(*(m.post("/api/v1/checkins", json=item(url)) for m in members))
+    statuses = sorted(r.json()["status"] for r in responses)
+    assert statuses.count("accepted") == 3 and statuses.count("rejected") == 7
+    assert {r.json()["reason"] for r in responses if r.json()["status"] == "rejected"} == {"capacity"}
+    assert await world.count("SELECT COUNT(*) FROM checkins WHERE activity_id = $1", activity["id"]) == 3

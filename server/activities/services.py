@@ -246,7 +246,8 @@ async def _apply_absence(ctx: Context, activity_id: int, org_path: str, ends_at:
         " AND NOT EXISTS (SELECT 1 FROM checkins c WHERE c.member_id = m.id AND c.activity_id = $2 AND c.kind = 'in'"
         "   AND c.status IN ('accepted', 'pending_review'))"
         " AND NOT EXISTS (SELECT 1 FROM points_ledger l WHERE l.member_id = m.id AND l.source_type = 'absence'"
-        "   AND l.source_id = $2)",
+        "   AND l.source_id = $2)"
+        " ORDER BY m.id",  # member locks always in id order: two closes cannot deadlock
         org_path + "%", activity_id,
     )
     for member_id, member_path in absentees:

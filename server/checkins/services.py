@@ -352,6 +352,8 @@ class CheckinProcessor:
         if existing is not None:
             return _Outcome(status="duplicate", checkin_id=existing, **ids)
         if activity["capacity"] is not None:
+            # Different members race for the last places: count under a per-activity lock.
+            await self.db.lock_activity(activity["id"])
             taken = await self.db.fetchval(
                 "SELECT COUNT(*) FROM checkins WHERE activity_id = $1 AND kind = 'in'"
                 " AND status IN ('accepted', 'pending_review')",

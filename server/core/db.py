@@ -66,6 +66,9 @@ class Database:
     async def lock_member(self, member_id: int) -> None:
         """Serialise writes for one member inside the current transaction (no-op on SQLite)."""
 
+    async def lock_activity(self, activity_id: int) -> None:
+        """Serialise check-ins to one activity (capacity); always taken after the member lock."""
+
     async def run_piccolo(self, sql: str, args: list[Any], query_type: str) -> list[dict[str, Any]]:
         raise NotImplementedError
 
@@ -390,6 +393,9 @@ class PostgresDatabase(Database):
 
     async def lock_member(self, member_id: int) -> None:
         await self.execute("SELECT pg_advisory_xact_lock(1, $1)", member_id)
+
+    async def lock_activity(self, activity_id: int) -> None:
+        await self.execute("SELECT pg_advisory_xact_lock(2, $1)", activity_id)
 
     async def run_piccolo(self, sql: str, args: list[Any], query_type: str) -> list[Any]:
         conn = self._current.get() or self.pool
