@@ -149,3 +149,13 @@ async def test_public_endpoints(world: World) -> None:
     assert page.status_code == 200 and "红驿" in page.text
     assert page.headers["x-content-type-options"] == "nosniff"
     assert "frame-ancestors 'none'" in page.headers["content-security-policy"]
+
+
+async def test_racing_refreshes_rotate_once(world: World) -> None:
+    import asyncio
+
+    member = await world.login("13900000001", "hongyi-member")
+    token = member.login_data["refresh_token"]
+    responses = await asyncio.gather(*(world.anon.post("/api/v1/auth/refresh", json={"refresh_token": token}) for _ in range(4)))
+    assert sorted(r.status_code for r in responses) == [200, 401, 401, 401]
+    assert await world.count("SELECT COUNT(*) FROM refresh_tokens WHERE used_at IS NOT NULL") == 1

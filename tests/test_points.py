@@ -185,3 +185,37 @@ async def test_close_applies_absence_once(world: World) -> None:
     # a check-in synced after closing waits for review instead of silently scoring
     late = await (await world.member(3)).post("/api/v1/checkins", json={"client_uuid": new_uuid(), "token": url, "scanned_at": now_iso(-60)})
     assert late.json()["status"] == "pending_review"
+
+
+async def test_concurrent_closes_penalise_each_absentee_once(world: World) -> None:
+    import asyncio
+
+    staff, secretary = await world.staff_a(), await world.secretary()
+    activity = world.ids["first_activity"]
+    first, second = await asyncio.gather(
+        staff.post(f"/api/v1/activities/{activity}/close"), secretary.post(f"/api/v1/activities/{activity}/close")
+    )
+    assert first.status_code == second.status_code == 200
+    penalised = first.json()["absentees_penalised"] + second.json()["absentees_penalised"]
+    assert penalised == await world.count("SELECT COUNT(*) FROM points_ledger WHERE source_type = 'absence'") > 0
+    assert sorted([first.json()["already_closed"], second.json()["already_closed"]]) == [False, True]
+
+
+async def test_concurrent_decisions_apply_once(world: World) -> None:
+    import asyncio
+
+    tokens = world.ctx.tokens
+    station = tokens.qr_url(tokens.station_token(world.ids["station_a"], 1))
+    pending = (await (await world.member(2)).post("/api/v1/checkins", json={
+        "client_uuid": new_uuid(), "token": station, "scanned_at": now_iso(),
+    })).json()
+    assert pending["status"] == "pending_review"
+    staff, admin = await world.staff_a(), await world.admin()
+    body = {"accept": True, "activity_id": world.ids["first_activity"]}
+    one, two = await asyncio.gather(
+        staff.post(f"/api/v1/checkins/{pending['checkin_id']}/decision", json=body),
+        admin.post(f"/api/v1/checkins/{pending['checkin_id']}/decision", json=body),
+    )
+    assert sorted([one.status_code, two.status_code]) == [200, 409]
+    member_id = await world.member_id(2)
+    assert await world.count("SELECT COUNT(*) FROM points_ledger WHERE member_id = $1", member_id) == 1

@@ -96,7 +96,12 @@ async def refresh(ctx: Context, token: str) -> TokenOut:
             active = await ctx.db.fetchval("SELECT is_active FROM users WHERE id = $1", user_id)
             if not active:
                 raise APIError(401, "invalid_refresh_token", "账号已停用，请联系服务站工作人员")
-            await ctx.db.execute("UPDATE refresh_tokens SET used_at = $1 WHERE id = $2", now, token_id)
+            # Conditional: of two refreshes racing with the same token, only one rotates it.
+            rotated = await ctx.db.fetchval(
+                "UPDATE refresh_tokens SET used_at = $1 WHERE id = $2 AND used_at IS NULL RETURNING id", now, token_id
+            )
+            if rotated is None:
+                raise APIError(401, "refresh_token_reused", "登录凭证已被使用过，为安全起见请重新登录")
             return await _issue(ctx, user_id, family)
     assert reused
     raise APIError(401, "refresh_token_reused", "登录凭证已被使用过，为安全起见请重新登录")
@@ -137,7 +142,11 @@ async def activate(ctx: Context, code: str, password: str) -> TokenOut:
         )
         if row is None or row[3] is not None or row[2] <= now:
             raise APIError(400, "invalid_invite", "激活码无效或已过期，请联系工作人员重新生成")
-        await ctx.db.execute("UPDATE invite_codes SET used_at = $1 WHERE id = $2", now, row[0])
+        claimed = await ctx.db.fetchval(
+            "UPDATE invite_codes SET used_at = $1 WHERE id = $2 AND used_at IS NULL RETURNING id", now, row[0]
+        )
+        if claimed is None:  # used by a concurrent activation a moment ago
+            raise APIError(400, "invalid_invite", "激活码无效或已过期，请联系工作人员重新生成")
         await ctx.db.execute(
             "UPDATE users SET password_hash = $1, is_active = $2 WHERE id = $3", hash_password(password), True, row[1]
         )

@@ -223,9 +223,10 @@ async def close_activity(ctx: Context, user: Principal, activity_id: int) -> Clo
     _, row = await visible_activity(ctx, user, activity_id, manage=True)
     if row[15] == "cancelled":
         raise APIError(409, "activity_cancelled", "活动已取消，无需结束")
-    already = row[15] == "closed"
     penalised = 0
     async with ctx.db.transaction():
+        await ctx.db.lock_closing(activity_id)  # a second close waits, then finds nothing left to do
+        already = await ctx.db.fetchval("SELECT status FROM activities WHERE id = $1", activity_id) == "closed"
         if not already:
             await ctx.db.execute(
                 "UPDATE activities SET status = 'closed', closed_at = $1 WHERE id = $2 AND status = 'planned'",

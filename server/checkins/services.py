@@ -582,6 +582,8 @@ async def decide(
         assert row is not None  # scope check happened in the route
         member_id, current_activity, station_id, kind, status, scanned_at, org_path = row[1:]
         await db.lock_member(member_id)
+        # Read again under the lock: two staff deciding at once must not both apply.
+        status = await db.fetchval("SELECT status FROM checkins WHERE id = $1", checkin_id)
         if status != "pending_review":
             raise conflict("already_decided", "该签到已处理，不能重复审核")
         now = utcnow()

@@ -69,6 +69,9 @@ class Database:
     async def lock_activity(self, activity_id: int) -> None:
         """Serialise check-ins to one activity (capacity); always taken after the member lock."""
 
+    async def lock_closing(self, activity_id: int) -> None:
+        """Serialise closing one activity (taken before any member lock; a key of its own)."""
+
     async def run_piccolo(self, sql: str, args: list[Any], query_type: str) -> list[dict[str, Any]]:
         raise NotImplementedError
 
@@ -396,6 +399,9 @@ class PostgresDatabase(Database):
 
     async def lock_activity(self, activity_id: int) -> None:
         await self.execute("SELECT pg_advisory_xact_lock(2, $1)", activity_id)
+
+    async def lock_closing(self, activity_id: int) -> None:
+        await self.execute("SELECT pg_advisory_xact_lock(3, $1)", activity_id)
 
     async def run_piccolo(self, sql: str, args: list[Any], query_type: str) -> list[Any]:
         conn = self._current.get() or self.pool
