@@ -399,3 +399,14 @@ async def test_capacity_holds_when_members_race_for_the_last_places(world: World
     assert statuses.count("accepted") == 3 and statuses.count("rejected") == 7
     assert {r.json()["reason"] for r in responses if r.json()["status"] == "rejected"} == {"capacity"}
     assert await world.count("SELECT COUNT(*) FROM checkins WHERE activity_id = $1", activity["id"]) == 3
+
+
+async def test_uuid_repeated_inside_one_batch_is_a_replay(world: World) -> None:
+    url = await activity_token(world, world.ids["first_activity"])
+    member = await world.member(1)
+    same = item(url)
+    response = await member.post("/api/v1/checkins/sync", json={"items": [same, same, same]})
+    results = response.json()["results"]
+    assert results[0] == results[1] == results[2] and results[0]["status"] == "accepted"
+    assert await world.count("SELECT COUNT(*) FROM checkin_attempts WHERE client_uuid = $1", same["client_uuid"]) == 1
+    assert await world.count("SELECT COUNT(*) FROM points_ledger WHERE member_id = $1", world.ids["first_member"]) == 1

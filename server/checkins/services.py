@@ -88,6 +88,30 @@ class Result:
 
 
 @dataclass
+class _Batch:
+    """What one request's write unit knows: stored results by client_uuid (prefetched, then grown
+    as items are judged, so a uuid repeated inside one batch is a replay too) and the attempt rows
+    still to write."""
+
+    known: dict[str, list[tuple[int, Result]]] = field(default_factory=dict)
+    to_insert: list[tuple[Any, ...]] = field(default_factory=list)
+
+    def mine(self, client_uuid: str, member_id: int) -> Result | None:
+        for owner, result in self.known.get(client_uuid, ()):
+            if owner == member_id:
+                return result
+        return None
+
+
+_INSERT_ATTEMPT = (
+    "INSERT INTO checkin_attempts (client_uuid, member_id, token, token_type, kind, method, staff_user_id,"
+    " station_id, activity_id, kiosk_id, scanned_at, received_at, lat, lng, accuracy_m, status, reason,"
+    " checkin_id, points_awarded, message)"
+    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)"
+)
+
+
+@dataclass
 class _Outcome:
     status: str
     reason: str | None = None
@@ -141,8 +165,10 @@ class CheckinProcessor:
         # exception, so a batch is all written or — if the database fails — not at all.
         async with self.db.transaction():
             await self.db.lock_member(actor.member_id)
+            batch = await self._begin_batch(items)
             for index in order:
-                results[index] = await self._one(actor, member, items[index], received_at, activity_id)
+                results[index] = await self._one(actor, member, items[index], received_at, activity_id, batch)
+            await self._flush(batch)
         return [r for r in results if r is not None]
 
     async def reject_card(self, actor: Actor, item: Item, activity_id: int) -> Result:
@@ -150,36 +176,52 @@ class CheckinProcessor:
         received_at = utcnow()
         async with self.db.transaction():
             await self.db.lock_member(actor.member_id)
-            stored = await self.db.fetchrow(
-                "SELECT status, reason, checkin_id, activity_id, station_id, points_awarded, message"
-                " FROM checkin_attempts WHERE member_id = $1 AND client_uuid = $2",
-                actor.member_id, item.client_uuid,
-            )
+            batch = await self._begin_batch([item])
+            stored = batch.mine(item.client_uuid, actor.member_id)
             if stored is not None:
-                return Result(item.client_uuid, stored[0], stored[1], stored[2], stored[3], stored[4], float(stored[5]), stored[6])
-            outcome = _reject("revoked", activity_id=activity_id, token_type="mb")
-            return await self._store(actor, item, received_at, outcome)
+                return stored
+            result = self._store(actor, item, received_at, _reject("revoked", activity_id=activity_id, token_type="mb"), batch)
+            await self._flush(batch)
+            return result
+
+    async def _begin_batch(self, items: list[Item]) -> _Batch:
+        """One query for the stored results of every client_uuid in the request (replays)."""
+        batch = _Batch()
+        uuids = sorted({item.client_uuid for item in items})
+        for start in range(0, len(uuids), 500):
+            chunk = uuids[start : start + 500]
+            placeholders = ", ".join(f"${n}" for n in range(1, len(chunk) + 1))
+            rows = await self.db.fetch(
+                "SELECT client_uuid, member_id, status, reason, checkin_id, activity_id, station_id, points_awarded,"
+                f" message FROM checkin_attempts WHERE client_uuid IN ({placeholders})",
+                *chunk,
+            )
+            for row in rows:
+                batch.known.setdefault(row[0], []).append(
+                    (row[1], Result(row[0], row[2], row[3], row[4], row[5], row[6], float(row[7]), row[8]))
+                )
+        return batch
+
+    async def _flush(self, batch: _Batch) -> None:
+        """The request's attempts, written in one go at the end of its unit."""
+        if batch.to_insert:
+            await self.db.executemany(_INSERT_ATTEMPT, batch.to_insert)
+            batch.to_insert.clear()
 
     # ------------------------------------------------------------------ one item
     async def _one(
-        self, actor: Actor, member: Any, item: Item, received_at: datetime, activity_id: int | None
+        self, actor: Actor, member: Any, item: Item, received_at: datetime, activity_id: int | None, batch: _Batch
     ) -> Result:
-        stored = await self.db.fetch(
-            "SELECT member_id, status, reason, checkin_id, activity_id, station_id, points_awarded, message"
-            " FROM checkin_attempts WHERE client_uuid = $1",
-            item.client_uuid,
-        )
-        mine = [row for row in stored if row[0] == actor.member_id]
-        if mine:
-            row = mine[0]
-            return Result(item.client_uuid, row[1], row[2], row[3], row[4], row[5], float(row[6]), row[7])
-        if stored:  # someone else's uuid: never reveal or reuse their result
+        stored = batch.mine(item.client_uuid, actor.member_id)
+        if stored is not None:
+            return stored
+        if item.client_uuid in batch.known:  # someone else's uuid: never reveal or reuse their result
             outcome = _reject("malformed")
         elif activity_id is not None:
             outcome = await self._judge_staff(actor, member, item, received_at, activity_id)
         else:
             outcome = await self._judge(actor, member, item, received_at)
-        return await self._store(actor, item, received_at, outcome)
+        return self._store(actor, item, received_at, outcome, batch)
 
     async def _judge_staff(
         self, actor: Actor, member: Any, item: Item, received_at: datetime, activity_id: int
@@ -496,26 +538,25 @@ class CheckinProcessor:
             source_type="checkin", source_id=checkin_id,
         )
 
-    async def _store(self, actor: Actor, item: Item, received_at: datetime, outcome: _Outcome) -> Result:
+    def _store(self, actor: Actor, item: Item, received_at: datetime, outcome: _Outcome, batch: _Batch) -> Result:
+        """The result, remembered for replays and queued as the attempt row (written by ``_flush``)."""
         key = outcome.message_key or (outcome.reason if outcome.status in ("rejected", "pending_review") else outcome.status)
         message = MESSAGES.get(key or "", "")
         if outcome.status == "accepted" and outcome.points:
             message = f"{message}，积分 +{_fmt(outcome.points)}"
         method = "kiosk" if outcome.kiosk_id is not None else actor.method
-        await self.db.execute(
-            "INSERT INTO checkin_attempts (client_uuid, member_id, token, token_type, kind, method, staff_user_id,"
-            " station_id, activity_id, kiosk_id, scanned_at, received_at, lat, lng, accuracy_m, status, reason,"
-            " checkin_id, points_awarded, message)"
-            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)",
+        batch.to_insert.append((
             item.client_uuid, actor.member_id, item.token[:4096], outcome.token_type, item.kind, method,
             actor.staff_user_id, outcome.station_id, outcome.activity_id, outcome.kiosk_id, item.scanned_at,
             received_at, item.lat, item.lng, item.accuracy_m, outcome.status, outcome.reason, outcome.checkin_id,
             float(outcome.points), message,
-        )
-        return Result(
+        ))
+        result = Result(
             item.client_uuid, outcome.status, outcome.reason, outcome.checkin_id, outcome.activity_id,
             outcome.station_id, float(outcome.points), message,
         )
+        batch.known.setdefault(item.client_uuid, []).append((actor.member_id, result))
+        return result
 
 
 def _fmt(value: float) -> str:
