@@ -159,9 +159,3 @@ class BearerAuthMiddleware(AbstractAuthenticationMiddleware):
             raise NotAuthorizedException("账号不可用，请重新登录")
         return AuthenticationResult(user=principal, auth=token)
 
-
-def require_staff_like(principal: Principal) -> None:
-    from server.core.errors import forbidden
-
-    if not principal.is_staff_like:
-        raise forbidden("仅工作人员可执行此操作")

@@ -304,14 +304,6 @@ class SQLiteDatabase(Database):
         names = [d[0] for d in cursor.description]
         return [dict(zip(names, row)) for row in cursor.fetchall()]
 
-    def backup_to(self, target: Path) -> None:
-        """Online backup (used by the ops script and tests)."""
-        assert self._reader is not None
-        dest = sqlite3.connect(str(target))
-        with dest:
-            self._reader.backup(dest)
-        dest.close()
-
 
 # --------------------------------------------------------------------------- PostgreSQL
 

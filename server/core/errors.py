@@ -39,10 +39,6 @@ def not_found(what: str = "对象") -> APIError:
     return APIError(404, "not_found", f"{what}不存在或无权访问")
 
 
-def bad_request(code: str, detail: str) -> APIError:
-    return APIError(400, code, detail)
-
-
 def conflict(code: str, detail: str) -> APIError:
     return APIError(409, code, detail)
 
