@@ -103,6 +103,16 @@ class _Batch:
         return None
 
 
+# Conflict targets naming the partial unique indexes of migration m0002 (same text on both engines).
+_LIVE_ACTIVITY_CONFLICT = (
+    "ON CONFLICT (member_id, activity_id, kind) WHERE activity_id IS NOT NULL"
+    " AND status IN ('accepted', 'pending_review') DO NOTHING"
+)
+_LIVE_VISIT_CONFLICT = (
+    "ON CONFLICT (member_id, station_id, local_date) WHERE activity_id IS NULL AND kind = 'in'"
+    " AND status IN ('accepted', 'pending_review') DO NOTHING"
+)
+
 _INSERT_ATTEMPT = (
     "INSERT INTO checkin_attempts (client_uuid, member_id, token, token_type, kind, method, staff_user_id,"
     " station_id, activity_id, kiosk_id, scanned_at, received_at, lat, lng, accuracy_m, status, reason,"
@@ -386,13 +396,6 @@ class CheckinProcessor:
         if item.kind == "out":
             return await self._check_out(actor, member, item, received_at, activity, station)
 
-        existing = await self.db.fetchval(
-            "SELECT id FROM checkins WHERE member_id = $1 AND activity_id = $2 AND kind = 'in'"
-            " AND status IN ('accepted', 'pending_review')",
-            actor.member_id, activity["id"],
-        )
-        if existing is not None:
-            return _Outcome(status="duplicate", checkin_id=existing, **ids)
         if activity["capacity"] is not None:
             # Different members race for the last places: count under a per-activity lock.
             await self.db.lock_activity(activity["id"])
@@ -402,11 +405,16 @@ class CheckinProcessor:
                 activity["id"],
             )
             if int(taken) >= activity["capacity"]:
+                existing = await self._live_id(actor.member_id, activity["id"], "in")
+                if existing is not None:  # already in: a re-scan is a duplicate, not "full"
+                    return _Outcome(status="duplicate", checkin_id=existing, **ids)
                 return _reject("capacity", **ids)
         review = self._review_reason(item, received_at, station)
         if review or activity["status"] == "closed":
             return await self._pending(actor, member, item, received_at, station, activity, review or "late_sync")
         checkin_id = await self._insert_checkin(actor, member, item, received_at, station["id"], activity["id"], "accepted", None)
+        if checkin_id is None:
+            return _Outcome(status="duplicate", checkin_id=await self._live_id(actor.member_id, activity["id"], "in"), **ids)
         awarded = 0.0
         if activity["type"] in MEETING_TYPES:
             awarded = await self._award_attendance(member, activity, item.scanned_at, checkin_id)
@@ -423,16 +431,12 @@ class CheckinProcessor:
         )
         if checked_in is None:
             return _reject("no_checkin", **ids)
-        already = await self.db.fetchval(
-            "SELECT id FROM checkins WHERE member_id = $1 AND activity_id = $2 AND kind = 'out'"
-            " AND status IN ('accepted', 'pending_review')",
-            actor.member_id, activity["id"],
-        )
-        if already is not None:
-            return _Outcome(status="duplicate", checkin_id=already, message_key="duplicate_out", **ids)
         review = self._review_reason(item, received_at, station)
         status = "pending_review" if review or checked_in[2] != "accepted" else "accepted"
         checkin_id = await self._insert_checkin(actor, member, item, received_at, station["id"], activity["id"], status, review)
+        if checkin_id is None:
+            already = await self._live_id(actor.member_id, activity["id"], "out")
+            return _Outcome(status="duplicate", checkin_id=already, message_key="duplicate_out", **ids)
         awarded = 0.0
         if activity["records_hours"] and status == "accepted":
             from server.hours.services import record_hours
@@ -453,18 +457,12 @@ class CheckinProcessor:
             return _reject("no_checkin", **ids)
         if member is None or member[2] not in ACTIVE_MEMBER_STATUSES:
             return _reject("not_allowed", **ids)
-        day = item.scanned_at.astimezone(self.ctx.settings.tz).date()
-        existing = await self.db.fetchval(
-            "SELECT id FROM checkins WHERE member_id = $1 AND station_id = $2 AND local_date = $3"
-            " AND activity_id IS NULL AND kind = 'in' AND status IN ('accepted', 'pending_review')",
-            actor.member_id, station["id"], day,
-        )
-        if existing is not None:
-            return _Outcome(status="duplicate", checkin_id=existing, **ids)
         review = self._review_reason(item, received_at, station)
         if review:
             return await self._pending(actor, member, item, received_at, station, None, review)
         checkin_id = await self._insert_checkin(actor, member, item, received_at, station["id"], None, "accepted", None)
+        if checkin_id is None:
+            return _Outcome(status="duplicate", checkin_id=await self._visit_id(actor.member_id, station["id"], item), **ids)
         return _Outcome(status="accepted", checkin_id=checkin_id, message_key="accepted_visit", **ids)
 
     async def _pending(
@@ -478,19 +476,15 @@ class CheckinProcessor:
         reason: str,
     ) -> _Outcome:
         activity_id = activity["id"] if activity else None
-        if activity is None:
-            day = item.scanned_at.astimezone(self.ctx.settings.tz).date()
-            existing = await self.db.fetchval(
-                "SELECT id FROM checkins WHERE member_id = $1 AND station_id = $2 AND local_date = $3"
-                " AND activity_id IS NULL AND kind = 'in' AND status IN ('accepted', 'pending_review')",
-                actor.member_id, station["id"], day,
-            )
-            if existing is not None:
-                return _Outcome(status="duplicate", checkin_id=existing, station_id=station["id"])
         checkin_id = await self._insert_checkin(
             actor, member, item, received_at, station["id"], activity_id, "pending_review", reason,
-            ambiguous=(reason == "ambiguous"),
         )
+        if checkin_id is None:
+            existing = (
+                await self._live_id(actor.member_id, activity_id, item.kind) if activity_id is not None
+                else await self._visit_id(actor.member_id, station["id"], item)
+            )
+            return _Outcome(status="duplicate", checkin_id=existing, station_id=station["id"], activity_id=activity_id)
         return _Outcome(status="pending_review", reason=reason, checkin_id=checkin_id, station_id=station["id"], activity_id=activity_id)
 
     # ------------------------------------------------------------------ helpers
@@ -516,17 +510,33 @@ class CheckinProcessor:
         activity_id: int | None,
         status: str,
         reason: str | None,
-        ambiguous: bool = False,
-    ) -> int:
+    ) -> int | None:
+        """The new check-in's id, or None when the member already has a live one (the partial unique
+        index decides: one 'in' and one 'out' per activity, one station visit per local day). An
+        ambiguous scan has no activity yet: it counts as that day's station-level record."""
         day = item.scanned_at.astimezone(self.ctx.settings.tz).date()
-        # An ambiguous scan has no activity yet; it is a station-level record until staff decide.
-        return int(await self.db.fetchval(
+        conflict = _LIVE_ACTIVITY_CONFLICT if activity_id is not None else _LIVE_VISIT_CONFLICT
+        return await self.db.fetchval(
             "INSERT INTO checkins (member_id, activity_id, station_id, kind, method, status, reason, scanned_at,"
             " received_at, local_date, staff_user_id, kiosk_id)"
-            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING id",
+            f" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) {conflict} RETURNING id",
             actor.member_id, activity_id, station_id, item.kind, actor.method, status, reason, item.scanned_at,
             received_at, day, actor.staff_user_id, actor.kiosk_id,
-        ))
+        )
+
+    async def _live_id(self, member_id: int, activity_id: int, kind: str) -> int | None:
+        return await self.db.fetchval(
+            "SELECT id FROM checkins WHERE member_id = $1 AND activity_id = $2 AND kind = $3"
+            " AND status IN ('accepted', 'pending_review')",
+            member_id, activity_id, kind,
+        )
+
+    async def _visit_id(self, member_id: int, station_id: int, item: Item) -> int | None:
+        return await self.db.fetchval(
+            "SELECT id FROM checkins WHERE member_id = $1 AND station_id = $2 AND local_date = $3"
+            " AND activity_id IS NULL AND kind = 'in' AND status IN ('accepted', 'pending_review')",
+            member_id, station_id, item.scanned_at.astimezone(self.ctx.settings.tz).date(),
+        )
 
     async def _award_attendance(self, member: Any, activity: dict[str, Any], scanned_at: datetime, checkin_id: int) -> float:
         day = scanned_at.astimezone(self.ctx.settings.tz).date()
