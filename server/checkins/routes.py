@@ -46,10 +46,8 @@ def _member_actor(user: Principal) -> tuple[services.Actor, tuple[int, str, str]
 
 
 def _processor(ctx: Ctx) -> services.CheckinProcessor:
-    processor = ctx.caches.get("checkin_processor")
-    if processor is None:
-        processor = ctx.caches["checkin_processor"] = services.CheckinProcessor(ctx)
-    return processor
+    """One per request: it holds that request's batch state."""
+    return services.CheckinProcessor(ctx)
 
 
 _CHECKIN_LIST_SQL = """

@@ -13,6 +13,7 @@ and two identical submissions racing each other resolve to one row.
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -20,7 +21,7 @@ from typing import Any
 
 from server.core.context import Context
 from server.core.timeutil import utcnow
-from server.keys.keyring import public_key_from_jwk
+from server.keys.keyring import b64url_decode, public_key_from_jwk
 from server.keys.tokens import KIOSK_KID_PREFIX, TokenError, extract_token, unverified_header
 from server.points import services as points
 
@@ -95,6 +96,7 @@ class _Batch:
 
     known: dict[str, list[tuple[int, Result]]] = field(default_factory=dict)
     to_insert: list[tuple[Any, ...]] = field(default_factory=list)
+    activities: dict[int, tuple[dict[str, Any] | None, dict[str, Any] | None]] = field(default_factory=dict)
 
     def mine(self, client_uuid: str, member_id: int) -> Result | None:
         for owner, result in self.known.get(client_uuid, ()):
@@ -156,6 +158,7 @@ class CheckinProcessor:
         self.hard_limit = timedelta(days=s.offline_hard_days)
         self.skew = timedelta(seconds=s.clock_skew_seconds)
         self.kiosk_age = timedelta(seconds=s.kiosk_token_max_age_seconds)
+        self._batch: _Batch | None = None
 
     # ------------------------------------------------------------------ entry points
     async def process(
@@ -175,7 +178,7 @@ class CheckinProcessor:
         # exception, so a batch is all written or — if the database fails — not at all.
         async with self.db.transaction():
             await self.db.lock_member(actor.member_id)
-            batch = await self._begin_batch(items)
+            batch = self._batch = await self._begin_batch(items)
             for index in order:
                 results[index] = await self._one(actor, member, items[index], received_at, activity_id, batch)
             await self._flush(batch)
@@ -210,7 +213,34 @@ class CheckinProcessor:
                 batch.known.setdefault(row[0], []).append(
                     (row[1], Result(row[0], row[2], row[3], row[4], row[5], row[6], float(row[7]), row[8]))
                 )
+        if len(items) > 1:
+            await self._prefetch_activities(items, batch)
         return batch
+
+    async def _prefetch_activities(self, items: list[Item], batch: _Batch) -> None:
+        """The activities a batch's codes name, in one query. Payloads are read unverified here only
+        to choose rows; every item is still verified when judged."""
+        wanted: set[int] = {item.activity_id for item in items if item.activity_id is not None}
+        for item in items:
+            try:
+                payload = json.loads(b64url_decode(extract_token(item.token).split(".")[1]))
+                if isinstance(payload, dict) and isinstance(payload.get("aid"), int):
+                    wanted.add(payload["aid"])
+            except (TokenError, ValueError, UnicodeDecodeError, IndexError):
+                continue
+        ids = sorted(wanted)[:1000]
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            placeholders = ", ".join(f"${n}" for n in range(1, len(chunk) + 1))
+            rows = await self.db.fetch(
+                f"SELECT {_ACTIVITY_COLUMNS}, {_STATION_COLUMNS} FROM activities a JOIN stations s ON s.id = a.station_id"
+                f" WHERE a.id IN ({placeholders})",
+                *chunk,
+            )
+            for row in rows:
+                batch.activities[row[0]] = (_activity_dict(row), _station_dict(row[12:]))
+            for activity_id in chunk:
+                batch.activities.setdefault(activity_id, (None, None))
 
     async def _flush(self, batch: _Batch) -> None:
         """The request's attempts, written in one go at the end of its unit."""
@@ -336,6 +366,8 @@ class CheckinProcessor:
 
     async def _activity_and_station(self, activity_id: int) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
         """One query for the common case (an activity code): the activity and its station."""
+        if self._batch is not None and activity_id in self._batch.activities:
+            return self._batch.activities[activity_id]
         row = await self.db.fetchrow(
             f"SELECT {_ACTIVITY_COLUMNS}, {_STATION_COLUMNS} FROM activities a JOIN stations s ON s.id = a.station_id"
             " WHERE a.id = $1",
@@ -594,8 +626,6 @@ _KIOSK_KEYS: dict[str, Any] = {}
 def _kiosk_key(jwk_text: str) -> Any:
     key = _KIOSK_KEYS.get(jwk_text)
     if key is None:
-        import json
-
         try:
             key = public_key_from_jwk(json.loads(jwk_text))
         except (ValueError, TypeError):
