@@ -410,3 +410,19 @@ async def test_uuid_repeated_inside_one_batch_is_a_replay(world: World) -> None:
     assert results[0] == results[1] == results[2] and results[0]["status"] == "accepted"
     assert await world.count("SELECT COUNT(*) FROM checkin_attempts WHERE client_uuid = $1", same["client_uuid"]) == 1
     assert await world.count("SELECT COUNT(*) FROM points_ledger WHERE member_id = $1", world.ids["first_member"]) == 1
+
+
+async def test_caps_hold_inside_one_sync_batch(world: World) -> None:
+    """13 主题党日 in one offline batch: the year cap of 12 counts the batch's own entries."""
+    staff = await world.staff_a()
+    urls = [await activity_token(world, (await create_activity(world, staff, type="theme_day"))["id"]) for _ in range(13)]
+    member = await world.member(1)
+    response = await member.post("/api/v1/checkins/sync", json={"items": [item(u, scanned_at=now_iso(-i)) for i, u in enumerate(urls)]})
+    results = response.json()["results"]
+    assert [r["status"] for r in results] == ["accepted"] * 13
+    assert sum(r["points_awarded"] for r in results) == 12
+    assert await world.count("SELECT COUNT(*) FROM points_ledger WHERE member_id = $1", world.ids["first_member"]) == 12
+    points = (await member.get("/api/v1/me/points")).json()
+    assert points["earned"] == 12
+    board = (await (await world.admin()).get("/api/v1/points/leaderboard", params={"org_id": world.ids["street"]})).json()
+    assert board["rows"][0]["member_id"] == world.ids["first_member"] and board["rows"][0]["earned"] == 12

@@ -97,6 +97,7 @@ class _Batch:
     known: dict[str, list[tuple[int, Result]]] = field(default_factory=dict)
     to_insert: list[tuple[Any, ...]] = field(default_factory=list)
     activities: dict[int, tuple[dict[str, Any] | None, dict[str, Any] | None]] = field(default_factory=dict)
+    entries: points.PendingEntries = field(default_factory=points.PendingEntries)
 
     def mine(self, client_uuid: str, member_id: int) -> Result | None:
         for owner, result in self.known.get(client_uuid, ()):
@@ -243,7 +244,8 @@ class CheckinProcessor:
                 batch.activities.setdefault(activity_id, (None, None))
 
     async def _flush(self, batch: _Batch) -> None:
-        """The request's attempts, written in one go at the end of its unit."""
+        """The request's ledger entries and attempts, written in one go at the end of its unit."""
+        await points.flush(self.ctx, batch.entries)
         if batch.to_insert:
             await self.db.executemany(_INSERT_ATTEMPT, batch.to_insert)
             batch.to_insert.clear()
@@ -577,7 +579,7 @@ class CheckinProcessor:
             return 0.0
         return await points.award(
             self.ctx, member_id=member[0], org_path=member[1], rule=rule, units=1, occurred_at=scanned_at,
-            source_type="checkin", source_id=checkin_id,
+            source_type="checkin", source_id=checkin_id, pending=self._batch.entries if self._batch else None,
         )
 
     def _store(self, actor: Actor, item: Item, received_at: datetime, outcome: _Outcome, batch: _Batch) -> Result:
