@@ -20,6 +20,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from server.core.context import Context
+from server.core.sql import placeholders
 from server.core.timeutil import utcnow
 from server.keys.keyring import b64url_decode, public_key_from_jwk
 from server.keys.tokens import KIOSK_KID_PREFIX, TokenError, extract_token, unverified_header
@@ -135,7 +136,6 @@ class _Outcome:
     token_type: str | None = None
     checkin_id: int | None = None
     points: float = 0.0
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def _reject(reason: str, **kw: Any) -> _Outcome:
@@ -204,10 +204,9 @@ class CheckinProcessor:
         uuids = sorted({item.client_uuid for item in items})
         for start in range(0, len(uuids), 500):
             chunk = uuids[start : start + 500]
-            placeholders = ", ".join(f"${n}" for n in range(1, len(chunk) + 1))
             rows = await self.db.fetch(
                 "SELECT client_uuid, member_id, status, reason, checkin_id, activity_id, station_id, points_awarded,"
-                f" message FROM checkin_attempts WHERE client_uuid IN ({placeholders})",
+                f" message FROM checkin_attempts WHERE client_uuid IN ({placeholders(len(chunk))})",
                 *chunk,
             )
             for row in rows:
@@ -232,10 +231,9 @@ class CheckinProcessor:
         ids = sorted(wanted)[:1000]
         for start in range(0, len(ids), 500):
             chunk = ids[start : start + 500]
-            placeholders = ", ".join(f"${n}" for n in range(1, len(chunk) + 1))
             rows = await self.db.fetch(
                 f"SELECT {_ACTIVITY_COLUMNS}, {_STATION_COLUMNS} FROM activities a JOIN stations s ON s.id = a.station_id"
-                f" WHERE a.id IN ({placeholders})",
+                f" WHERE a.id IN ({placeholders(len(chunk))})",
                 *chunk,
             )
             for row in rows:

@@ -53,6 +53,11 @@ class Where:
         return " AND ".join(self.parts) if self.parts else "1 = 1"
 
 
+def placeholders(count: int, first: int = 1) -> str:
+    """``$1, $2, …`` for an ``IN (…)`` list of ``count`` values."""
+    return ", ".join(f"${n}" for n in range(first, first + count))
+
+
 def path_ids(path: str) -> list[int]:
     """'/1/5/12/' → [1, 5, 12]: the org and all its ancestors."""
     return [int(p) for p in path.strip("/").split("/") if p]
