@@ -9,8 +9,7 @@ async def health(ctx: Ctx) -> Response[dict[str, str]]:
     try:
         await ctx.db.fetchval("SELECT 1")
         return Response({"status": "ok", "database": "ok", "engine": ctx.db.dialect}, headers={"Cache-Control": "no-store"})
-    except (DatabaseUnavailable, OSError) as exc:
-        del exc
+    except (DatabaseUnavailable, OSError):
         return Response(
             {"status": "degraded", "database": "unavailable", "engine": ctx.db.dialect}, status_code=503,
             headers={"Cache-Control": "no-store"},

@@ -1,3 +1,4 @@
+import asyncio
 from typing import Annotated, Literal
 
 from litestar import Controller, Request, Response, get, patch, post
@@ -59,5 +60,6 @@ class MemberController(Controller):
         url = ctx.tokens.qr_url(await services.card_token(ctx, member_id))
         headers = {"Cache-Control": "private, no-store"}
         if format == "png":
-            return Response(qr_png(url), media_type="image/png", headers=headers)
-        return Response(card_svg(member.name, member.org_name, url), media_type="image/svg+xml", headers=headers)
+            return Response(await asyncio.to_thread(qr_png, url), media_type="image/png", headers=headers)
+        body = await asyncio.to_thread(card_svg, member.name, member.org_name, url)
+        return Response(body, media_type="image/svg+xml", headers=headers)

@@ -1,3 +1,4 @@
+import asyncio
 from typing import Literal
 
 from litestar import Controller, Request, Response, delete, get, patch, post
@@ -38,10 +39,11 @@ class StationController(Controller):
         url = ctx.tokens.qr_url(ctx.tokens.station_token(station.id, station.poster_version))
         headers = {"Content-Disposition": f'inline; filename="station-{station.id}-v{station.poster_version}.{format}"'}
         if format == "png":
-            return Response(qr_png(url), media_type="image/png", headers=headers)
+            return Response(await asyncio.to_thread(qr_png, url), media_type="image/png", headers=headers)
         if format == "qr.svg":
-            return Response(qr_svg(url), media_type="image/svg+xml", headers=headers)
-        body = poster_svg(station.name, station.address or station.org_name, url, "党员扫码签到 · 到站登记")
+            return Response(await asyncio.to_thread(qr_svg, url), media_type="image/svg+xml", headers=headers)
+        # A first render takes 10–30 ms: off the event loop (repeats come from the cache).
+        body = await asyncio.to_thread(poster_svg, station.name, station.address or station.org_name, url, "党员扫码签到 · 到站登记")
         return Response(body, media_type="image/svg+xml", headers=headers)
 
     @get("/{station_id:int}/kiosks", summary="Kiosks of a station")
