@@ -1,0 +1,66 @@
+// One IndexedDB database shared by the page and the service worker.
+import { openDB, type DBSchema, type IDBPDatabase } from 'idb'
+
+export type ItemState = 'queued' | 'done'
+
+export interface CheckinResult {
+  status: 'accepted' | 'duplicate' | 'pending_review' | 'rejected'
+  reason: string | null
+  message: string
+  points_awarded: number
+  checkin_id: number | null
+  activity_id: number | null
+  station_id: number | null
+}
+
+/** A scan kept on the phone until the server has judged it. */
+export interface OutboxItem {
+  client_uuid: string
+  member_id: number
+  token: string
+  scanned_at: string // RFC 3339 with the phone's offset
+  kind: 'in' | 'out'
+  activity_id?: number
+  label: string // what the member saw: activity title or station name
+  state: ItemState
+  created_ms: number
+  result?: CheckinResult
+  synced_ms?: number
+}
+
+interface HongyiDB extends DBSchema {
+  outbox: {
+    key: string
+    value: OutboxItem
+    indexes: { by_member_state: [number, ItemState]; by_created: number }
+  }
+  kv: { key: string; value: unknown }
+}
+
+let opened: Promise<IDBPDatabase<HongyiDB>> | null = null
+
+export function db(): Promise<IDBPDatabase<HongyiDB>> {
+  if (!opened) {
+    opened = openDB<HongyiDB>('hongyi', 1, {
+      upgrade(database) {
+        const outbox = database.createObjectStore('outbox', { keyPath: 'client_uuid' })
+        outbox.createIndex('by_member_state', ['member_id', 'state'])
+        outbox.createIndex('by_created', 'created_ms')
+        database.createObjectStore('kv')
+      },
+    })
+  }
+  return opened
+}
+
+export async function kvGet<T>(key: string): Promise<T | undefined> {
+  return (await (await db()).get('kv', key)) as T | undefined
+}
+
+export async function kvSet(key: string, value: unknown): Promise<void> {
+  await (await db()).put('kv', value, key)
+}
+
+export async function kvDelete(key: string): Promise<void> {
+  await (await db()).delete('kv', key)
+}

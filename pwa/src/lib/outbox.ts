@@ -1,0 +1,148 @@
+// The outbox: every scan is stored here first and sent later, by the page or the service worker.
+// Sending is idempotent (client_uuid), so a replay from both at once cannot double a check-in.
+import { db, type CheckinResult, type OutboxItem } from './db'
+import { api, ApiError, AuthExpired, NetworkError } from './http'
+import { loadSession, withLock } from './session'
+
+export const SYNC_TAG = 'hongyi-outbox'
+const BATCH = 500 // the server's limit per sync request
+const channelName = 'hongyi-outbox'
+
+function announce(): void {
+  try {
+    const channel = new BroadcastChannel(channelName)
+    channel.postMessage('changed')
+    channel.close()
+  } catch {
+    /* BroadcastChannel missing: the page polls on its own events */
+  }
+}
+
+/** Calls `listener` whenever any tab or the service worker changed the outbox. */
+export function onOutboxChange(listener: () => void): () => void {
+  try {
+    const channel = new BroadcastChannel(channelName)
+    channel.onmessage = () => listener()
+    return () => channel.close()
+  } catch {
+    return () => undefined
+  }
+}
+
+export async function enqueue(item: Omit<OutboxItem, 'state' | 'created_ms'>): Promise<OutboxItem> {
+  const stored: OutboxItem = { ...item, state: 'queued', created_ms: Date.now() }
+  await (await db()).put('outbox', stored)
+  announce()
+  return stored
+}
+
+export async function getItem(clientUuid: string): Promise<OutboxItem | undefined> {
+  return (await db()).get('outbox', clientUuid)
+}
+
+export async function queuedFor(memberId: number): Promise<OutboxItem[]> {
+  const items = await (await db()).getAllFromIndex('outbox', 'by_member_state', [memberId, 'queued'])
+  return items.sort((a, b) => Date.parse(a.scanned_at) - Date.parse(b.scanned_at))
+}
+
+export async function countQueued(memberId: number): Promise<number> {
+  return (await db()).countFromIndex('outbox', 'by_member_state', [memberId, 'queued'])
+}
+
+/** The member's items, newest first (queued and finished). */
+export async function recentFor(memberId: number, limit = 50): Promise<OutboxItem[]> {
+  const all = await (await db()).getAllFromIndex('outbox', 'by_created')
+  return all.filter((i) => i.member_id === memberId).reverse().slice(0, limit)
+}
+
+export type FlushOutcome =
+  | { kind: 'done'; sent: number; results: CheckinResult[] }
+  | { kind: 'nothing' }
+  | { kind: 'offline' }
+  | { kind: 'logged_out' }
+  | { kind: 'error'; message: string }
+
+interface SyncResponse {
+  results: (CheckinResult & { client_uuid: string })[]
+}
+
+function wireItem(item: OutboxItem) {
+  const wire: Record<string, unknown> = {
+    client_uuid: item.client_uuid,
+    token: item.token,
+    scanned_at: item.scanned_at,
+    kind: item.kind,
+  }
+  if (item.activity_id !== undefined) wire.activity_id = item.activity_id
+  return wire
+}
+
+async function store(results: SyncResponse['results']): Promise<CheckinResult[]> {
+  const database = await db()
+  const tx = database.transaction('outbox', 'readwrite')
+  const now = Date.now()
+  const stored: CheckinResult[] = []
+  for (const result of results) {
+    const item = await tx.store.get(result.client_uuid)
+    if (!item) continue
+    const { client_uuid: _ignored, ...rest } = result
+    item.state = 'done'
+    item.result = rest
+    item.synced_ms = now
+    await tx.store.put(item)
+    stored.push(rest)
+  }
+  await tx.done
+  return stored
+}
+
+/** Sends one item alone: isolates an item the server refused as a whole request (4xx). */
+async function sendAlone(item: OutboxItem): Promise<void> {
+  try {
+    const result = await api<CheckinResult & { client_uuid: string }>('/checkins', { method: 'POST', body: wireItem(item) })
+    await store([{ ...result, client_uuid: item.client_uuid }])
+  } catch (error) {
+    if (!(error instanceof ApiError) || error.status >= 500 || error.status === 429) throw error
+    const body = error.body as (CheckinResult & { client_uuid?: string }) | null
+    const result: CheckinResult = body && 'status' in body && body.status
+      ? { ...body }
+      : { status: 'rejected', reason: error.code, message: error.detail, points_awarded: 0, checkin_id: null, activity_id: null, station_id: null }
+    await store([{ ...result, client_uuid: item.client_uuid }])
+  }
+}
+
+/**
+ * Sends the logged-in member's queued items (oldest scan first, 500 per request) and stores each
+ * result. Only one flush runs at a time across tabs and the service worker.
+ */
+export async function flush(): Promise<FlushOutcome> {
+  return withLock('hongyi-flush', async () => {
+    const session = await loadSession()
+    if (!session || session.expired || session.user.member_id == null) return { kind: 'logged_out' }
+    const queued = await queuedFor(session.user.member_id)
+    if (queued.length === 0) return { kind: 'nothing' }
+    const all: CheckinResult[] = []
+    try {
+      for (let start = 0; start < queued.length; start += BATCH) {
+        const batch = queued.slice(start, start + BATCH)
+        try {
+          const response = await api<SyncResponse>('/checkins/sync', { method: 'POST', body: { items: batch.map(wireItem) } })
+          all.push(...(await store(response.results)))
+        } catch (error) {
+          if (error instanceof ApiError && error.status >= 400 && error.status < 500 && error.status !== 429) {
+            for (const item of batch) await sendAlone(item)
+          } else {
+            throw error
+          }
+        }
+        announce()
+      }
+    } catch (error) {
+      announce()
+      if (error instanceof NetworkError) return { kind: 'offline' }
+      if (error instanceof AuthExpired) return { kind: 'logged_out' }
+      return { kind: 'error', message: error instanceof Error ? error.message : String(error) }
+    }
+    return { kind: 'done', sent: queued.length, results: all }
+  })
+}

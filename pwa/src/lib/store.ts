@@ -1,0 +1,113 @@
+// App-wide reactive state and the sync triggers (online event, app start, button, Background Sync).
+import { reactive } from 'vue'
+import { api } from './http'
+import { countQueued, flush, onOutboxChange, SYNC_TAG, type FlushOutcome } from './outbox'
+import { loadSession, saveSession, sessionFrom, type Session, type TokenResponse } from './session'
+import { refreshSchedule } from './schedule'
+import { refreshJwks } from './tokens'
+
+export const state = reactive({
+  session: undefined as Session | undefined,
+  ready: false,
+  online: typeof navigator === 'undefined' ? true : navigator.onLine,
+  queued: 0,
+  syncing: false,
+  lastFlush: undefined as FlushOutcome | undefined,
+  largeFont: false,
+})
+
+export async function reloadSession(): Promise<void> {
+  state.session = await loadSession()
+  await recount()
+}
+
+export async function recount(): Promise<void> {
+  const memberId = state.session?.user.member_id
+  state.queued = memberId == null ? 0 : await countQueued(memberId)
+}
+
+export async function syncNow(): Promise<FlushOutcome> {
+  state.syncing = true
+  try {
+    const outcome = await flush()
+    state.lastFlush = outcome
+    if (outcome.kind === 'logged_out') await reloadSession()
+    return outcome
+  } finally {
+    state.syncing = false
+    await recount()
+  }
+}
+
+/** Asks the service worker to sync when the connection is back, where Background Sync exists. */
+export async function requestBackgroundSync(): Promise<void> {
+  try {
+    const registration = await navigator.serviceWorker?.ready
+    const sync = (registration as ServiceWorkerRegistration & { sync?: { register(tag: string): Promise<void> } })?.sync
+    await sync?.register(SYNC_TAG)
+  } catch {
+    /* not supported: the online event and app start cover it */
+  }
+}
+
+export async function login(phone: string, password: string): Promise<void> {
+  const tokens = await api<TokenResponse>('/auth/login', { method: 'POST', body: { phone, password }, auth: false })
+  await saveSession(sessionFrom(tokens))
+  await afterLogin()
+}
+
+export async function activate(code: string, password: string): Promise<void> {
+  const tokens = await api<TokenResponse>('/auth/activate', { method: 'POST', body: { code, password }, auth: false })
+  await saveSession(sessionFrom(tokens))
+  await afterLogin()
+}
+
+async function afterLogin(): Promise<void> {
+  await reloadSession()
+  void warmCaches()
+  void syncNow()
+}
+
+/** Logs out; queued check-ins stay on the phone and sync after the same member logs in again. */
+export async function logout(): Promise<void> {
+  const session = await loadSession()
+  if (session && !session.expired) {
+    try {
+      await api('/auth/logout', { method: 'POST', body: { refresh_token: session.refresh_token } })
+    } catch {
+      /* offline: the refresh token simply expires */
+    }
+  }
+  await saveSession(undefined)
+  await reloadSession()
+}
+
+/** Keys and schedule for offline scanning; quietly keeps the old copies when offline. */
+export async function warmCaches(): Promise<void> {
+  try {
+    await refreshJwks()
+    if (state.session && !state.session.expired) await refreshSchedule()
+  } catch {
+    /* keep what is cached */
+  }
+}
+
+let started = false
+export async function startApp(): Promise<void> {
+  if (started) return
+  started = true
+  await reloadSession()
+  state.ready = true
+  window.addEventListener('online', () => {
+    state.online = true
+    void syncNow()
+    void warmCaches()
+  })
+  window.addEventListener('offline', () => {
+    state.online = false
+  })
+  onOutboxChange(() => void recount())
+  void navigator.storage?.persist?.().catch(() => false)
+  void warmCaches()
+  if (state.session) void syncNow()
+}
