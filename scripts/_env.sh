@@ -31,3 +31,17 @@ build_pwa() {
     (cd pwa && npm install --no-audit --no-fund --loglevel=error && npm run build)
   fi
 }
+
+ensure_chromium() {  # browser tests: Debian's Chromium and a CJK font (never a downloaded browser)
+  if [ -x /usr/bin/chromium ] && fc-list 2>/dev/null | grep -qi "Noto Sans CJK"; then
+    return
+  fi
+  echo "==> installing Chromium and CJK fonts from Debian"
+  local sudo=""
+  [ "$(id -u)" -ne 0 ] && sudo="sudo"
+  export DEBIAN_FRONTEND=noninteractive
+  if ! $sudo apt-get install -y -qq chromium fonts-noto-cjk >/dev/null; then
+    $sudo apt-get update -qq
+    $sudo apt-get install -y -qq chromium fonts-noto-cjk >/dev/null
+  fi
+}

@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # The whole test suite: every test on SQLite and on PostgreSQL (HONGYI_TEST_PG_URL, default
-# postgresql://postgres@127.0.0.1:5432/test). With CI=true PostgreSQL and Redis must be there
-# (started if installed but down), and a run without PostgreSQL results fails.
+# postgresql://postgres@127.0.0.1:5432/test), including the PWA's browser tests in Debian's
+# Chromium. With CI=true PostgreSQL and Redis must be there (started if installed but down), and a
+# run without PostgreSQL results fails.
 source "$(dirname "$0")/_env.sh"
 ensure_venv "[dev]"
 build_pwa
+ensure_chromium
 
 if [ "${CI:-}" = "true" ]; then
   if ! pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null && command -v pg_ctlcluster >/dev/null; then

@@ -1,7 +1,11 @@
-"""Serves the built PWA with an SPA fallback: deep links such as /q/{token} get index.html."""
+"""Serves the built PWA with an SPA fallback: deep links such as /q/{token} get index.html.
+
+Files are read once and kept in memory with a gzip copy for text and wasm (phones at stations
+have weak signal; the API itself is not compressed, its answers are small)."""
 
 from __future__ import annotations
 
+import gzip
 import mimetypes
 from pathlib import Path
 
@@ -18,7 +22,21 @@ PLACEHOLDER = """<!doctype html><html lang="zh-CN"><head><meta charset="utf-8">
 PUBLIC = {"exclude_from_auth": True}
 
 
-def _file_response(dist: Path, relative: str) -> Response[bytes] | None:
+COMPRESSIBLE = {".js", ".mjs", ".css", ".html", ".svg", ".wasm", ".webmanifest", ".json", ".txt"}
+_files: dict[Path, tuple[int, bytes, bytes | None]] = {}  # path -> (mtime_ns, raw, gzipped)
+
+
+def _read(target: Path) -> tuple[bytes, bytes | None]:
+    mtime = target.stat().st_mtime_ns
+    cached = _files.get(target)
+    if cached is None or cached[0] != mtime:
+        raw = target.read_bytes()
+        packed = gzip.compress(raw, 9, mtime=0) if target.suffix in COMPRESSIBLE and len(raw) > 512 else None
+        cached = _files[target] = (mtime, raw, packed if packed and len(packed) < len(raw) else None)
+    return cached[1], cached[2]
+
+
+def _file_response(dist: Path, relative: str, accept_encoding: str = "") -> Response[bytes] | None:
     if not dist.is_dir():
         return None
     target = (dist / relative).resolve()
@@ -33,19 +51,24 @@ def _file_response(dist: Path, relative: str) -> Response[bytes] | None:
         cache = "public, max-age=31536000, immutable"
     else:
         cache = "public, max-age=3600"
-    return Response(target.read_bytes(), media_type=media_type, headers={"Cache-Control": cache})
+    raw, packed = _read(target)
+    headers = {"Cache-Control": cache, "Vary": "Accept-Encoding"}
+    if packed is not None and "gzip" in accept_encoding:
+        headers["Content-Encoding"] = "gzip"
+        return Response(packed, media_type=media_type, headers=headers)
+    return Response(raw, media_type=media_type, headers=headers)
 
 
-def _index(ctx: Ctx) -> Response[bytes]:
-    found = _file_response(ctx.settings.pwa_dist, "index.html")
+def _index(ctx: Ctx, accept_encoding: str = "") -> Response[bytes]:
+    found = _file_response(ctx.settings.pwa_dist, "index.html", accept_encoding)
     if found is not None:
         return found
     return Response(PLACEHOLDER.encode(), media_type="text/html; charset=utf-8", headers={"Cache-Control": "no-cache"})
 
 
 @get("/", opt=PUBLIC, include_in_schema=False)
-async def index(ctx: Ctx) -> Response[bytes]:
-    return _index(ctx)
+async def index(request: Request, ctx: Ctx) -> Response[bytes]:
+    return _index(ctx, request.headers.get("accept-encoding", ""))
 
 
 @get("/{path:path}", opt=PUBLIC, include_in_schema=False)
@@ -55,11 +78,12 @@ async def spa(request: Request, ctx: Ctx, path: FromPath[str]) -> Response[bytes
         from server.core.errors import APIError
 
         raise APIError(404, "not_found", "请求的地址不存在")
-    found = _file_response(ctx.settings.pwa_dist, relative)
+    accept_encoding = request.headers.get("accept-encoding", "")
+    found = _file_response(ctx.settings.pwa_dist, relative, accept_encoding)
     if found is not None:
         return found
     if not relative.startswith("q/") and "." in relative.rsplit("/", 1)[-1]:  # a missing asset is a 404
         from server.core.errors import APIError
 
         raise APIError(404, "not_found", "文件不存在")
-    return _index(ctx)
+    return _index(ctx, accept_encoding)
