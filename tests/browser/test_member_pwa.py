@@ -237,3 +237,62 @@ def test_new_version_prompt_reloads_into_it(live: Live, browser: Browser) -> Non
         assert page.evaluate("navigator.serviceWorker.controller.scriptURL") == old
     finally:
         sw.write_text(original)
+
+
+SPOIL_SESSION = """async () => {
+    const db = await new Promise((ok, bad) => { const r = indexedDB.open('hongyi'); r.onsuccess = () => ok(r.result); r.onerror = bad })
+    await new Promise((ok, bad) => {
+        const store = db.transaction('kv', 'readwrite').objectStore('kv')
+        const get = store.get('session')
+        get.onsuccess = () => {
+            const s = get.result
+            s.access_token = 'x.y.z'; s.refresh_token = 'revoked-long-ago'
+            const put = store.put(s, 'session'); put.onsuccess = ok; put.onerror = bad
+        }
+    })
+    db.close()
+}"""
+
+
+def test_expired_session_and_logout_never_lose_queued_checkins(live: Live, browser: Browser) -> None:
+    station = live.new_station()
+    first = live.new_activity(station["id"], title="组织生活会：会话过期")
+    other = live.new_station()
+    second = live.new_activity(other["id"], title="组织生活会：退出再登录")
+    member = live.activated_member("过期党员")
+
+    page = browser.launch()
+    login(page, member)
+    wait_offline_ready(page)
+
+    # 1. Offline scan, then the session dies (refresh token no longer valid) before the sync.
+    browser.context.set_offline(True)
+    page.goto(f"/q/{live.activity_token(first['id'])}")
+    page.wait_for_function("document.querySelector('[data-test=scan-headline]')?.textContent.includes('联网后自动同步')")
+    page.evaluate(SPOIL_SESSION)
+    page.goto("/")
+    browser.context.set_offline(False)
+    page.locator("[data-test=session-expired]").wait_for(timeout=20_000)
+    wait_queued(page, 1)
+    assert accepted_rows(live, member["id"]) == []
+    page.locator("[data-test=session-expired]").click()
+    page.get_by_placeholder("请输入密码").fill(MEMBER_PASSWORD)
+    page.locator("[data-test=login-submit]").click()
+    page.locator("[data-test=open-scanner]").wait_for()  # back where the member was
+    wait_queued(page, 0, timeout=20_000)
+    assert [r[0] for r in accepted_rows(live, member["id"])] == [first["id"]]
+
+    # 2. Offline scan, log out (still offline), log back in online: the scan is sent then.
+    browser.context.set_offline(True)
+    page.goto(f"/q/{live.activity_token(second['id'])}")
+    page.wait_for_function("document.querySelector('[data-test=scan-headline]')?.textContent.includes('联网后自动同步')")
+    page.goto("/me")
+    page.locator("[data-test=logout]").click()
+    assert "1 条签到未同步" in page.locator(".van-dialog").inner_text()
+    page.locator(".van-dialog__confirm").click()
+    page.get_by_placeholder("请输入密码").wait_for()
+    browser.context.set_offline(False)
+    login(page, member)
+    wait_queued(page, 0, timeout=20_000)
+    assert sorted(r[0] for r in accepted_rows(live, member["id"])) == sorted([first["id"], second["id"]])
+    assert live.sql("SELECT count(*) FROM checkin_attempts WHERE member_id = $1", member["id"]) == [(2,)]
