@@ -23,10 +23,55 @@ import sqlite3
 import threading
 from collections.abc import AsyncIterator, Sequence
 from contextvars import ContextVar
+from datetime import UTC, datetime, timezone
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import piccolo.engine.sqlite  # noqa: F401  (registers the sqlite3 adapters/converters Piccolo's schema relies on)
+
+
+# Piccolo's sqlite3 converters go through a generic bytes/str wrapper, and INTEGER through
+# ``Decimal``: ~2 µs a value, paid for every integer and timestamp any query reads or writes.
+# These give the same values (same storage format, same results) at a fraction of the cost.
+def _int_out(value: bytes) -> int:
+    try:
+        return int(value)
+    except ValueError:  # '1.0' and the like, as Piccolo accepts them
+        return int(Decimal(value.decode()))
+
+
+def _timestamptz_out(value: bytes) -> datetime:
+    return datetime.fromisoformat(value.decode()).replace(tzinfo=UTC)
+
+
+def _boolean_out(value: bytes) -> bool:
+    return value == b"1"
+
+
+_DATETIME_TEXT: dict[datetime, str] = {}
+
+
+def _datetime_in(value: datetime) -> str:
+    """Piccolo's format (UTC, ``str(datetime)``). Remembered for fixed offsets (what clients send
+    and ``utcnow()`` makes): one check-in writes the same two or three instants into several rows.
+    Not for zones with DST, whose equal-comparing ``fold`` twins are different instants."""
+    tz = value.tzinfo
+    if tz is not None and type(tz) is not timezone:
+        return value.astimezone(UTC).isoformat(" ")
+    text = _DATETIME_TEXT.get(value)
+    if text is None:
+        text = (value if tz is None or tz is UTC else value.astimezone(UTC)).isoformat(" ")
+        if len(_DATETIME_TEXT) >= 4096:
+            _DATETIME_TEXT.clear()
+        _DATETIME_TEXT[value] = text
+    return text
+
+
+sqlite3.register_converter("INTEGER", _int_out)
+sqlite3.register_converter("TIMESTAMPTZ", _timestamptz_out)
+sqlite3.register_converter("BOOLEAN", _boolean_out)
+sqlite3.register_adapter(datetime, _datetime_in)
 
 
 class DatabaseUnavailable(Exception):
