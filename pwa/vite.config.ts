@@ -1,13 +1,30 @@
-import { defineConfig } from 'vite'
+import { defineConfig, type Plugin } from 'vite'
 import vue from '@vitejs/plugin-vue'
 import Components from 'unplugin-vue-components/vite'
 import { VantResolver } from '@vant/auto-import-resolver'
 import { VitePWA } from 'vite-plugin-pwa'
 
+// Vant's icon font is inlined as woff2; its CSS also names a woff copy on a CDN, which phones
+// offline cannot reach and our CSP forbids. Drop that fallback from the built CSS.
+function dropCdnFontFallback(): Plugin {
+  return {
+    name: 'hongyi-drop-cdn-font-fallback',
+    enforce: 'post',
+    generateBundle(_options, bundle) {
+      for (const file of Object.values(bundle)) {
+        if (file.type === 'asset' && file.fileName.endsWith('.css')) {
+          file.source = String(file.source).replace(/,\s*url\((?:https?:)?\/\/at\.alicdn\.com[^)]*\)\s*format\(["']?\w+["']?\)/g, '')
+        }
+      }
+    },
+  }
+}
+
 // The API runs on the same origin (the Python server serves dist/); `npm run dev` proxies to it.
 export default defineConfig({
   plugins: [
     vue(),
+    dropCdnFontFallback(),
     Components({ resolvers: [VantResolver()], dts: false }),
     VitePWA({
       strategies: 'injectManifest',

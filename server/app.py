@@ -47,7 +47,8 @@ _SECURITY_HEADERS = [
     (b"x-frame-options", b"DENY"),
     (
         b"content-security-policy",
-        b"default-src 'self'; img-src 'self' data: blob:; media-src 'self' blob:; style-src 'self' 'unsafe-inline'; "
+        b"default-src 'self'; img-src 'self' data: blob:; media-src 'self' blob:; font-src 'self' data:; "
+        b"style-src 'self' 'unsafe-inline'; "
         b"script-src 'self' 'wasm-unsafe-eval'; connect-src 'self'; worker-src 'self'; frame-ancestors 'none'; "
         b"base-uri 'self'; form-action 'self'",
     ),

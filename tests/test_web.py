@@ -43,6 +43,9 @@ async def test_pwa_files_deep_links_and_compression(settings: Settings, tmp_path
             page = await client.get(path, headers=gz)
             assert page.status_code == 200 and "红驿" in page.text, path
             assert page.headers["cache-control"] == "no-cache"
+            # Vant's icon font is an inline data: font; wasm needs wasm-unsafe-eval; nothing else is loosened.
+            csp = page.headers["content-security-policy"]
+            assert "font-src 'self' data:" in csp and "script-src 'self' 'wasm-unsafe-eval';" in csp
         assert (await client.get("/sw.js")).headers["cache-control"] == "no-cache"
 
         missing = await client.get("/assets/gone-123.js")
