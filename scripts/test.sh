@@ -19,8 +19,11 @@ fi
 
 mkdir -p test-artifacts
 set +e
+(cd pwa && npm test --silent)  # the outbox logic, without a browser (vitest)
+pwa_status=$?
 .venv/bin/python -m pytest -p no:cacheprovider --junitxml=test-artifacts/junit.xml "$@"
 status=$?
+[ "$pwa_status" -eq 0 ] || status=1
 set -e
 # In CI a green run must include both engines: count what each ran.
 .venv/bin/python scripts/check_backends.py test-artifacts/junit.xml || status=1
