@@ -92,6 +92,8 @@ async def test_station_create_and_posters(world: World) -> None:
     assert poster.status_code == 200 and "新服务站 ✨" in poster.text and "扫码" in poster.text
     png = await admin.get(f"/api/v1/stations/{station['id']}/poster", params={"format": "png"})
     assert png.content.startswith(b"\x89PNG")
+    code = (await admin.get(f"/api/v1/stations/{station['id']}/poster", params={"format": "json"})).json()
+    assert code["url"] == f"http://testserver/q/{code['token']}" and code["poster_version"] == 1
     staff = await world.staff_a()
     assert (await staff.post("/api/v1/stations", json={"name": "x", "org_id": community["id"]})).status_code in (403, 404)
     invalid = await admin.post("/api/v1/stations", json={"name": "x", "org_id": community["id"], "lat": 91})

@@ -31,12 +31,16 @@ class StationController(Controller):
     async def update_station(self, request: Request, ctx: Ctx, station_id: FromPath[int], data: JSONBody[StationPatch]) -> StationOut:
         return await services.update_station(ctx, request.user, station_id, data)
 
-    @get("/{station_id:int}/poster", summary="Station check-in poster: A4 SVG, or the QR as PNG/SVG")
+    @get("/{station_id:int}/poster", summary="Station check-in poster: A4 SVG, the QR as PNG/SVG, or its token as JSON")
     async def poster(
-        self, request: Request, ctx: Ctx, station_id: FromPath[int], format: FromQuery[Literal["svg", "png", "qr.svg"]] = "svg"
-    ) -> Response[bytes]:
+        self, request: Request, ctx: Ctx, station_id: FromPath[int],
+        format: FromQuery[Literal["svg", "png", "qr.svg", "json"]] = "svg",
+    ) -> Response:
         station, _ = await services.reachable_station(ctx, request.user, station_id, manage=True)
-        url = ctx.tokens.qr_url(ctx.tokens.station_token(station.id, station.poster_version))
+        token = ctx.tokens.station_token(station.id, station.poster_version)
+        url = ctx.tokens.qr_url(token)
+        if format == "json":  # for screens that draw the code themselves (staff panel, kiosk)
+            return Response({"station_id": station.id, "poster_version": station.poster_version, "token": token, "url": url})
         headers = {"Content-Disposition": f'inline; filename="station-{station.id}-v{station.poster_version}.{format}"'}
         if format == "png":
             return Response(await asyncio.to_thread(qr_png, url), media_type="image/png", headers=headers)

@@ -296,3 +296,37 @@ def test_expired_session_and_logout_never_lose_queued_checkins(live: Live, brows
     wait_queued(page, 0, timeout=20_000)
     assert sorted(r[0] for r in accepted_rows(live, member["id"])) == sorted([first["id"], second["id"]])
     assert live.sql("SELECT count(*) FROM checkin_attempts WHERE member_id = $1", member["id"]) == [(2,)]
+
+
+def test_poster_with_two_open_activities_lets_the_member_pick_and_photo_fallback(live: Live, browser: Browser, tmp_path: Path) -> None:
+    station = live.new_station()
+    live.new_activity(station["id"], title="志愿服务：清扫楼道", activity_type="volunteer")
+    chosen = live.new_activity(station["id"], title="三会一课：党课", start=timedelta(minutes=-10))
+    photo_station = live.new_station()
+    photo_activity = live.new_activity(photo_station["id"], title="主题党日：拍照识别")
+    member = live.activated_member("选择党员")
+    outside: list[str] = []
+
+    page = browser.launch()
+    page.on("request", lambda r: outside.append(r.url) if not r.url.startswith((live.base_url, "data:", "blob:")) else None)
+    login(page, member)
+    wait_offline_ready(page)
+
+    token = live.admin.get(f"/api/v1/stations/{station['id']}/poster", params={"format": "json"}).json()["token"]
+    page.goto(f"/q/{token}")
+    sheet = page.locator(".van-action-sheet")
+    sheet.wait_for()
+    assert "此时有多个活动" in sheet.inner_text()
+    page.locator(".van-action-sheet__item", has_text="三会一课：党课").click()
+    page.wait_for_function("document.querySelector('[data-test=scan-headline]')?.textContent.includes('签到成功')", timeout=20_000)
+    assert [r[0] for r in accepted_rows(live, member["id"])] == [chosen["id"]]
+
+    # 拍照识别: a photo of an activity code, decoded by zxing-wasm served from our own origin.
+    photo = tmp_path / "photo.png"
+    photo.write_bytes(live.activity_qr_png(photo_activity["id"]))
+    page.goto("/scan")
+    page.locator("[data-test=photo-input]").set_input_files(str(photo))
+    page.wait_for_function("document.querySelector('[data-test=scan-headline]')?.textContent.includes('签到成功')", timeout=20_000)
+    assert sorted(r[0] for r in accepted_rows(live, member["id"])) == sorted([chosen["id"], photo_activity["id"]])
+    assert outside == []  # no CDN: fonts, wasm and keys all come from the server
+
