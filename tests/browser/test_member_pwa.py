@@ -330,3 +330,48 @@ def test_poster_with_two_open_activities_lets_the_member_pick_and_photo_fallback
     assert sorted(r[0] for r in accepted_rows(live, member["id"])) == sorted([chosen["id"], photo_activity["id"]])
     assert outside == []  # no CDN: fonts, wasm and keys all come from the server
 
+
+
+def test_background_sync_sends_the_outbox_with_no_page_open(live: Live, browser: Browser) -> None:
+    import time
+
+    station = live.new_station()
+    activity = live.new_activity(station["id"], title="志愿服务：后台同步", activity_type="volunteer")
+    member = live.activated_member("后台党员")
+
+    page = browser.launch()
+    login(page, member)
+    wait_offline_ready(page)
+    browser.context.set_offline(True)
+    page.goto(f"/q/{live.activity_token(activity['id'])}")
+    page.wait_for_function("document.querySelector('[data-test=scan-headline]')?.textContent.includes('联网后自动同步')")
+    # The page asked for a Background Sync while offline.
+    page.wait_for_function("navigator.serviceWorker.ready.then(r => r.sync.getTags()).then(tags => tags.includes('hongyi-outbox'))")
+
+    # Leave the app (no page can flush now), come back online, and let the browser fire the sync
+    # (dispatched through DevTools: the emulated network does not drive Chromium's sync scheduler).
+    cdp = browser.context.new_cdp_session(page)
+    registrations: list[dict] = []
+    cdp.on("ServiceWorker.workerRegistrationUpdated", lambda event: registrations.extend(event["registrations"]))
+    cdp.send("ServiceWorker.enable")
+    page.goto("about:blank")
+    browser.context.set_offline(False)
+    deadline = time.monotonic() + 10
+    while not registrations and time.monotonic() < deadline:
+        page.wait_for_timeout(100)
+    registration = next(r for r in registrations if r["scopeURL"].startswith(live.base_url) and not r["isDeleted"])
+    assert accepted_rows(live, member["id"]) == []
+    cdp.send("ServiceWorker.dispatchSyncEvent", {
+        "origin": live.base_url, "registrationId": registration["registrationId"], "tag": "hongyi-outbox", "lastChance": False,
+    })
+    deadline = time.monotonic() + 20
+    while not accepted_rows(live, member["id"]) and time.monotonic() < deadline:
+        page.wait_for_timeout(250)
+    assert [r[0] for r in accepted_rows(live, member["id"])] == [activity["id"]]
+
+    # Back in the app, the item shows the service worker's result and nothing is left to send.
+    page.goto("/records")
+    page.locator("[data-test=local-item][data-status=accepted]").wait_for()
+    wait_queued_records = page.locator("[data-test=local-item][data-status=queued]")
+    assert wait_queued_records.count() == 0
+    assert live.sql("SELECT count(*) FROM checkin_attempts WHERE member_id = $1", member["id"]) == [(1,)]
