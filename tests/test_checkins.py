@@ -426,3 +426,25 @@ async def test_caps_hold_inside_one_sync_batch(world: World) -> None:
     assert points["earned"] == 12
     board = (await (await world.admin()).get("/api/v1/points/leaderboard", params={"org_id": world.ids["street"]})).json()
     assert board["rows"][0]["member_id"] == world.ids["first_member"] and board["rows"][0]["earned"] == 12
+
+
+async def test_fast_lane_answers_like_the_ordinary_handler(world: World, monkeypatch) -> None:
+    """The lean lane in front of /checkins and /checkins/sync sends the same status, headers and bytes
+    as the Litestar handler it stands in for (which answers whenever the lane steps aside)."""
+    from server.checkins import fastlane
+
+    url = await activity_token(world, world.ids["first_activity"])
+    member = await world.member(1)
+    single, batch = item(url), {"items": [item(url), item("garbage")]}
+    rejected = item("garbage")
+    lane = [await member.post("/api/v1/checkins", json=single), await member.post("/api/v1/checkins/sync", json=batch),
+            await member.post("/api/v1/checkins", json=rejected)]
+
+    monkeypatch.setattr(fastlane, "ENABLED", False)
+    ordinary = [await member.post("/api/v1/checkins", json=single), await member.post("/api/v1/checkins/sync", json=batch),
+                await member.post("/api/v1/checkins", json=rejected)]
+    assert [r.status_code for r in lane] == [200, 200, 422]
+    for fast, slow in zip(lane, ordinary):
+        assert fast.status_code == slow.status_code
+        assert fast.content == slow.content  # replays: the stored results, byte for byte
+        assert sorted(fast.headers.items()) == sorted(slow.headers.items())

@@ -6,6 +6,7 @@ from litestar import Controller, Request, Response, get, post
 from litestar.params import FromPath, JSONBody, QueryParameter
 
 from server.checkins import services
+from server.checkins.fastlane import item_in, result_out, single_checkin_lane, sync_lane
 from server.checkins.schemas import (
     MAX_BATCH,
     CheckinItemIn,
@@ -22,21 +23,6 @@ from server.core.context import Ctx
 from server.core.errors import APIError, forbidden, not_found
 from server.core.sql import Where
 from server.keys.tokens import TokenError, extract_token
-
-
-def _item(data: JSONBody[CheckinItemIn]) -> services.Item:
-    return services.Item(
-        client_uuid=data.client_uuid, token=data.token, scanned_at=data.scanned_at, kind=data.kind,
-        activity_id=data.activity_id, lat=data.lat, lng=data.lng, accuracy_m=data.accuracy_m,
-    )
-
-
-def _out(result: services.Result) -> CheckinResultOut:
-    return CheckinResultOut(
-        client_uuid=result.client_uuid, status=result.status, reason=result.reason, checkin_id=result.checkin_id,
-        activity_id=result.activity_id, station_id=result.station_id, points_awarded=result.points_awarded,
-        message=result.message,
-    )
 
 
 def _member_actor(user: Principal) -> tuple[services.Actor, tuple[int, str, str]]:
@@ -73,19 +59,24 @@ class CheckinController(Controller):
     path = "/checkins"
     tags = ["check-ins"]
 
-    @post("/", status_code=200, summary="Check in with one scanned code (422 when rejected)")
+    @post(
+        "/", status_code=200, summary="Check in with one scanned code (422 when rejected)",
+        middleware=[single_checkin_lane],
+    )
     async def check_in(self, request: Request, ctx: Ctx, data: JSONBody[CheckinItemIn]) -> Response[CheckinResultOut]:
         actor, member = _member_actor(request.user)
-        [result] = await _processor(ctx).process(actor, [_item(data)], member=member)
-        return Response(_out(result), status_code=422 if result.status == "rejected" else 200)
+        [result] = await _processor(ctx).process(actor, [item_in(data)], member=member)
+        return Response(result_out(result), status_code=422 if result.status == "rejected" else 200)
 
-    @post("/sync", status_code=200, summary="Sync up to 500 queued check-ins; one result per item")
+    @post(
+        "/sync", status_code=200, summary="Sync up to 500 queued check-ins; one result per item", middleware=[sync_lane]
+    )
     async def sync(self, request: Request, ctx: Ctx, data: JSONBody[SyncIn]) -> SyncOut:
         actor, member = _member_actor(request.user)
         if len(data.items) > MAX_BATCH:
             raise APIError(400, "batch_too_large", f"一次最多同步 {MAX_BATCH} 条记录")
-        results = await _processor(ctx).process(actor, [_item(i) for i in data.items], member=member)
-        return SyncOut(results=[_out(r) for r in results])
+        results = await _processor(ctx).process(actor, [item_in(i) for i in data.items], member=member)
+        return SyncOut(results=[result_out(r) for r in results])
 
     @post("/staff", status_code=200, summary="Staff check a member in by member card QR or member id")
     async def staff_check_in(self, request: Request, ctx: Ctx, data: JSONBody[StaffCheckinIn]) -> Response[CheckinResultOut]:
@@ -115,7 +106,7 @@ class CheckinController(Controller):
                 actor = services.Actor(member_id=member[0], method=method, staff_user_id=user.user_id)
                 item = services.Item(client_uuid=data.client_uuid, token=data.member_token, scanned_at=data.scanned_at, kind=data.kind)
                 result = await _processor(ctx).reject_card(actor, item, data.activity_id)
-                return Response(_out(result), status_code=422)
+                return Response(result_out(result), status_code=422)
         else:
             member = await ctx.db.fetchrow("SELECT id, org_path FROM members WHERE id = $1", data.member_id)
             if member is None or not user.sees_member(member[0], member[1]):
@@ -126,7 +117,7 @@ class CheckinController(Controller):
             client_uuid=data.client_uuid, token=data.member_token or "", scanned_at=data.scanned_at, kind=data.kind
         )
         [result] = await _processor(ctx).process(actor, [item], activity_id=data.activity_id)
-        return Response(_out(result), status_code=422 if result.status == "rejected" else 200)
+        return Response(result_out(result), status_code=422 if result.status == "rejected" else 200)
 
     @get("/review", summary="Check-ins waiting for a staff decision, in the caller's stations")
     async def review_queue(

@@ -1,0 +1,164 @@
+"""A lean ASGI lane in front of the two hot routes, ``POST /checkins`` and ``POST /checkins/sync``.
+
+Litestar's request machinery (Request object, kwargs model, signature validation, dependency
+injection, Response object) costs more per check-in than the database does. This lane sits as a
+route-level middleware *inside* the app's middleware stack (auth, security headers and CORS have
+already run or still wrap ``send``) and answers the ordinary case itself: a JSON body that decodes
+straight into the route's Struct, a member's principal, a processed batch → the same status, the
+same headers and the same JSON bytes the Litestar handler would send.
+
+Anything else — an oversized or streamed-oddly body, a body that does not decode or validate, a
+caller who is not a member, a batch over the limit, any exception while processing — is handed to
+the ordinary Litestar handler with the body replayed, so errors keep exactly their usual shape.
+Handing over after an exception is safe: a failed write unit left nothing behind, and a unit that
+did commit answers the replay with its stored results (check-ins are idempotent by client_uuid).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import msgspec
+
+from server.checkins import services
+from server.checkins.schemas import MAX_BATCH, CheckinItemIn, CheckinResultOut, SyncIn, SyncOut
+from server.core.auth import Principal
+
+ASGIApp = Callable[..., Any]
+
+ENABLED = True  # off: every request takes the ordinary handler (tests compare the two)
+
+_encode = msgspec.json.encode
+_decode_item = msgspec.json.Decoder(CheckinItemIn).decode
+_decode_sync = msgspec.json.Decoder(SyncIn).decode
+
+
+def item_in(data: CheckinItemIn) -> services.Item:
+    return services.Item(
+        client_uuid=data.client_uuid, token=data.token, scanned_at=data.scanned_at, kind=data.kind,
+        activity_id=data.activity_id, lat=data.lat, lng=data.lng, accuracy_m=data.accuracy_m,
+    )
+
+
+def result_out(result: services.Result) -> CheckinResultOut:
+    return CheckinResultOut(
+        client_uuid=result.client_uuid, status=result.status, reason=result.reason, checkin_id=result.checkin_id,
+        activity_id=result.activity_id, station_id=result.station_id, points_awarded=result.points_awarded,
+        message=result.message,
+    )
+
+
+def _member(user: Any) -> tuple[services.Actor, tuple[int, str, str]] | None:
+    if not isinstance(user, Principal) or user.member_id is None or user.member_org_path is None:
+        return None
+    return (
+        services.Actor(member_id=user.member_id, method="self"),
+        (user.member_id, user.member_org_path, user.member_status or ""),
+    )
+
+
+async def _read_body(scope: dict[str, Any], receive: Any, limit: int | None) -> tuple[bytes | None, list[Any]]:
+    """The whole body, or None when the ordinary handler should deal with the request; plus every
+    message taken from ``receive`` (to be replayed on hand-over)."""
+    is_json = False
+    for name, value in scope["headers"]:
+        if name == b"content-length":
+            try:
+                if limit is not None and int(value) > limit:
+                    return None, []
+            except ValueError:
+                return None, []
+        elif name == b"content-type":
+            is_json = value == b"application/json" or value.startswith(b"application/json;")
+    if not is_json:
+        return None, []
+    messages: list[Any] = []
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        messages.append(message)
+        if message["type"] != "http.request":
+            return None, messages
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if limit is not None and size > limit:
+            return None, messages
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return (chunks[0] if len(chunks) == 1 else b"".join(chunks)), messages
+
+
+def _replay(messages: list[Any], receive: Any) -> Any:
+    pending = list(messages)
+
+    async def replayed() -> Any:
+        if pending:
+            return pending.pop(0)
+        return await receive()
+
+    return replayed
+
+
+async def _single(scope: dict[str, Any], body: bytes) -> tuple[int, bytes] | None:
+    who = _member(scope.get("user"))
+    if who is None:
+        return None
+    try:
+        data = _decode_item(body)
+    except msgspec.DecodeError:  # ValidationError included
+        return None
+    actor, member = who
+    ctx = scope["litestar_app"].state.ctx
+    [result] = await services.CheckinProcessor(ctx).process(actor, [item_in(data)], member=member)
+    return (422 if result.status == "rejected" else 200), _encode(result_out(result))
+
+
+async def _sync(scope: dict[str, Any], body: bytes) -> tuple[int, bytes] | None:
+    who = _member(scope.get("user"))
+    if who is None:
+        return None
+    try:
+        data = _decode_sync(body)
+    except msgspec.DecodeError:
+        return None
+    if len(data.items) > MAX_BATCH:
+        return None
+    actor, member = who
+    ctx = scope["litestar_app"].state.ctx
+    results = await services.CheckinProcessor(ctx).process(actor, [item_in(i) for i in data.items], member=member)
+    return 200, _encode(SyncOut(results=[result_out(r) for r in results]))
+
+
+def _lane(answer: Callable[[dict[str, Any], bytes], Any]) -> Callable[[ASGIApp], ASGIApp]:
+    def middleware(app: ASGIApp) -> ASGIApp:
+        async def lane(scope: dict[str, Any], receive: Any, send: Any) -> None:
+            if not ENABLED or scope["type"] != "http" or scope["method"] != "POST":
+                await app(scope, receive, send)
+                return
+            body, seen = await _read_body(scope, receive, scope["litestar_app"].request_max_body_size)
+            response = None
+            if body is not None:
+                try:
+                    response = await answer(scope, body)
+                except Exception:  # noqa: BLE001 — the ordinary handler answers (and reports) it
+                    response = None
+            if response is None:
+                await app(scope, _replay(seen, receive), send)
+                return
+            status, payload = response
+            await send({
+                "type": "http.response.start",
+                "status": status,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())],
+            })
+            await send({"type": "http.response.body", "body": payload, "more_body": False})
+
+        return lane
+
+    return middleware
+
+
+single_checkin_lane = _lane(_single)
+sync_lane = _lane(_sync)
