@@ -448,3 +448,27 @@ async def test_fast_lane_answers_like_the_ordinary_handler(world: World, monkeyp
         assert fast.status_code == slow.status_code
         assert fast.content == slow.content  # replays: the stored results, byte for byte
         assert sorted(fast.headers.items()) == sorted(slow.headers.items())
+
+
+async def test_batch_against_stored_checkins_and_the_row_by_row_redo(world: World, monkeypatch) -> None:
+    """A batch plans its rows from the member's live check-ins read up front; if a planned row meets a
+    live one it had not seen, the unit is redone row by row — same results either way."""
+    from server.checkins import services
+
+    url = await activity_token(world, world.ids["first_activity"])
+    member = await world.member(1)
+    first = await member.post("/api/v1/checkins", json=item(url))
+    assert first.json()["status"] == "accepted"
+    batch = {"items": [item(url), item(url, scanned_at=now_iso(-1))]}
+    results = (await member.post("/api/v1/checkins/sync", json=batch)).json()["results"]
+    assert [r["status"] for r in results] == ["duplicate", "duplicate"]
+    assert {r["checkin_id"] for r in results} == {first.json()["checkin_id"]}
+
+    member2 = await world.member(2)
+    first2 = await member2.post("/api/v1/checkins", json=item(url))
+    monkeypatch.setattr(services.CheckinProcessor, "_remember_live", staticmethod(lambda batch, rows: None))
+    results = (await member2.post("/api/v1/checkins/sync", json=batch | {"items": [item(url), item(url)]})).json()["results"]
+    assert [r["status"] for r in results] == ["duplicate", "duplicate"]
+    assert {r["checkin_id"] for r in results} == {first2.json()["checkin_id"]}
+    assert await world.count("SELECT COUNT(*) FROM checkins WHERE member_id = $1", await world.member_id(2)) == 1
+    assert await world.count("SELECT COUNT(*) FROM points_ledger WHERE member_id = $1", await world.member_id(2)) == 1

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import math
+from functools import lru_cache
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -89,16 +90,48 @@ class Result:
     message: str = ""
 
 
+class _Row:
+    """A live check-in of the batch's member: read from the database, or planned by this batch and
+    written by ``_materialize`` (``id`` is None until then)."""
+
+    __slots__ = ("id", "scanned_at", "status", "key", "values")
+
+    def __init__(self, id: int | None, scanned_at: datetime, status: str, key: tuple[Any, ...], values: tuple[Any, ...] = ()):
+        self.id = id
+        self.scanned_at = scanned_at
+        self.status = status
+        self.key = key
+        self.values = values
+
+
+class _DeferredConflict(Exception):
+    """A planned check-in met a live row the batch had not seen: the batch is redone row by row."""
+
+
+def _cid(value: Any) -> int | None:
+    return value.id if isinstance(value, _Row) else value
+
+
 @dataclass
 class _Batch:
     """What one request's write unit knows: stored results by client_uuid (prefetched, then grown
     as items are judged, so a uuid repeated inside one batch is a replay too) and the attempt rows
-    still to write."""
+    still to write.
+
+    ``deferred`` (batches of several items): the member's live check-ins are read up front and new
+    ones are planned in memory (``live``, ``planned``) and written by one multi-row INSERT per 500
+    at the end — the member lock (PostgreSQL) or the single writer (SQLite) means nobody else adds
+    any meanwhile, and should a row conflict anyway the whole batch is redone row by row."""
 
     known: dict[str, list[tuple[int, Result]]] = field(default_factory=dict)
-    to_insert: list[tuple[Any, ...]] = field(default_factory=list)
+    to_insert: list[list[Any]] = field(default_factory=list)
     activities: dict[int, tuple[dict[str, Any] | None, dict[str, Any] | None]] = field(default_factory=dict)
     entries: points.PendingEntries = field(default_factory=points.PendingEntries)
+    deferred: bool = False
+    live: dict[tuple[Any, ...], _Row] = field(default_factory=dict)
+    loaded: set[tuple[Any, ...]] = field(default_factory=set)
+    planned: list[_Row] = field(default_factory=list)
+    unresolved: list[tuple[Result, list[Any], _Row]] = field(default_factory=list)
 
     def mine(self, client_uuid: str, member_id: int) -> Result | None:
         for owner, result in self.known.get(client_uuid, ()):
@@ -115,6 +148,15 @@ _LIVE_ACTIVITY_CONFLICT = (
 _LIVE_VISIT_CONFLICT = (
     "ON CONFLICT (member_id, station_id, local_date) WHERE activity_id IS NULL AND kind = 'in'"
     " AND status IN ('accepted', 'pending_review') DO NOTHING"
+)
+
+_CHECKIN_COLUMNS = (
+    "member_id, activity_id, station_id, kind, method, status, reason, scanned_at, received_at, local_date,"
+    " staff_user_id, kiosk_id"
+)
+_LIVE_SQL = (
+    "SELECT id, activity_id, kind, station_id, local_date, scanned_at, status FROM checkins"
+    " WHERE member_id = $1 AND status IN ('accepted', 'pending_review')"
 )
 
 _INSERT_ATTEMPT = (
@@ -177,12 +219,18 @@ class CheckinProcessor:
             member = await self.db.fetchrow("SELECT id, org_path, status FROM members WHERE id = $1", actor.member_id)
         # One unit for the whole batch: every outcome (even a rejection) is a result, not an
         # exception, so a batch is all written or — if the database fails — not at all.
-        async with self.db.transaction():
-            await self.db.lock_member(actor.member_id)
-            batch = self._batch = await self._begin_batch(items)
-            for index in order:
-                results[index] = await self._one(actor, member, items[index], received_at, activity_id, batch)
-            await self._flush(batch)
+        deferred = len(items) > 1
+        while True:
+            try:
+                async with self.db.transaction():
+                    await self.db.lock_member(actor.member_id)
+                    batch = self._batch = await self._begin_batch(items, actor.member_id if deferred else None)
+                    for index in order:
+                        results[index] = await self._one(actor, member, items[index], received_at, activity_id, batch)
+                    await self._flush(batch)
+                break
+            except _DeferredConflict:
+                deferred = False  # redo the unit (rolled back) one row at a time
         return [r for r in results if r is not None]
 
     async def reject_card(self, actor: Actor, item: Item, activity_id: int) -> Result:
@@ -198,9 +246,10 @@ class CheckinProcessor:
             await self._flush(batch)
             return result
 
-    async def _begin_batch(self, items: list[Item]) -> _Batch:
-        """One query for the stored results of every client_uuid in the request (replays)."""
-        batch = _Batch()
+    async def _begin_batch(self, items: list[Item], deferred_member: int | None = None) -> _Batch:
+        """One query for the stored results of every client_uuid in the request (replays); for a
+        deferred batch also the activities its codes name and the member's live check-ins there."""
+        batch = _Batch(deferred=deferred_member is not None)
         uuids = sorted({item.client_uuid for item in items})
         for start in range(0, len(uuids), 500):
             chunk = uuids[start : start + 500]
@@ -215,19 +264,67 @@ class CheckinProcessor:
                 )
         if len(items) > 1:
             await self._prefetch_activities(items, batch)
+        if deferred_member is not None:
+            ids = [a for a, (activity, _) in batch.activities.items() if activity is not None]
+            for start in range(0, len(ids), 500):
+                chunk = ids[start : start + 500]
+                rows = await self.db.fetch(
+                    _LIVE_SQL + f" AND activity_id IN ({placeholders(len(chunk), 2)})", deferred_member, *chunk
+                )
+                self._remember_live(batch, rows)
+                batch.loaded.update(("a", a) for a in chunk)
         return batch
+
+    @staticmethod
+    def _remember_live(batch: _Batch, rows: list[Any]) -> None:
+        for cid, activity_id, kind, station_id, local_date, scanned_at, status in rows:
+            key = ("a", activity_id, kind) if activity_id is not None else ("v", station_id, local_date)
+            batch.live[key] = _Row(cid, scanned_at, status, key)
+
+    async def _live(self, batch: _Batch, member_id: int, key: tuple[Any, ...]) -> _Row | None:
+        """Deferred mode: the member's live check-in for an activity+kind or a station+day."""
+        scope = key[:2] if key[0] == "a" else key
+        if scope not in batch.loaded:
+            if key[0] == "a":
+                rows = await self.db.fetch(_LIVE_SQL + " AND activity_id = $2", member_id, key[1])
+            else:
+                rows = await self.db.fetch(
+                    _LIVE_SQL + " AND activity_id IS NULL AND kind = 'in' AND station_id = $2 AND local_date = $3",
+                    member_id, key[1], key[2],
+                )
+            self._remember_live(batch, rows)
+            batch.loaded.add(scope)
+        return batch.live.get(key)
+
+    async def _materialize(self, batch: _Batch) -> None:
+        """Write the planned check-ins: one multi-row INSERT per 500, ids matched back by key."""
+        rows = [r for r in batch.planned if r.id is None]
+        batch.planned.clear()
+        for start in range(0, len(rows), 500):
+            chunk = rows[start : start + 500]
+            values = _values_list(len(chunk), len(chunk[0].values))
+            returned = await self.db.fetch(
+                f"INSERT INTO checkins ({_CHECKIN_COLUMNS}) VALUES {values} ON CONFLICT DO NOTHING"
+                " RETURNING id, activity_id, kind, station_id, local_date",
+                *[v for r in chunk for v in r.values],
+            )
+            ids = {
+                (("a", a, kind) if a is not None else ("v", station_id, local_date)): cid
+                for cid, a, kind, station_id, local_date in returned
+            }
+            for row in chunk:
+                row.id = ids.get(row.key)
+                if row.id is None:
+                    raise _DeferredConflict
 
     async def _prefetch_activities(self, items: list[Item], batch: _Batch) -> None:
         """The activities a batch's codes name, in one query. Payloads are read unverified here only
         to choose rows; every item is still verified when judged."""
         wanted: set[int] = {item.activity_id for item in items if item.activity_id is not None}
         for item in items:
-            try:
-                payload = json.loads(b64url_decode(extract_token(item.token).split(".")[1]))
-                if isinstance(payload, dict) and isinstance(payload.get("aid"), int):
-                    wanted.add(payload["aid"])
-            except (TokenError, ValueError, UnicodeDecodeError, IndexError):
-                continue
+            aid = _named_activity(item.token)
+            if aid is not None:
+                wanted.add(aid)
         ids = sorted(wanted)[:1000]
         for start in range(0, len(ids), 500):
             chunk = ids[start : start + 500]
@@ -242,7 +339,15 @@ class CheckinProcessor:
                 batch.activities.setdefault(activity_id, (None, None))
 
     async def _flush(self, batch: _Batch) -> None:
-        """The request's ledger entries and attempts, written in one go at the end of its unit."""
+        """The request's planned check-ins, ledger entries and attempts, written in one go at the end of its unit."""
+        if batch.planned:
+            await self._materialize(batch)
+        if batch.deferred:
+            for result, attempt, row in batch.unresolved:
+                result.checkin_id = attempt[17] = row.id
+            batch.unresolved.clear()
+            entries = batch.entries
+            entries.rows = [r if not isinstance(r[8], _Row) else (*r[:8], r[8].id, *r[9:]) for r in entries.rows]
         await points.flush(self.ctx, batch.entries)
         if batch.to_insert:
             await self.db.executemany(_INSERT_ATTEMPT, batch.to_insert)
@@ -436,6 +541,9 @@ class CheckinProcessor:
                 " AND status IN ('accepted', 'pending_review')",
                 activity["id"],
             )
+            batch = self._batch
+            if batch is not None and batch.deferred:
+                taken += sum(1 for r in batch.planned if r.key == ("a", activity["id"], "in"))
             if int(taken) >= activity["capacity"]:
                 existing = await self._live_id(actor.member_id, activity["id"], "in")
                 if existing is not None:  # already in: a re-scan is a duplicate, not "full"
@@ -456,11 +564,16 @@ class CheckinProcessor:
         self, actor: Actor, member: Any, item: Item, received_at: datetime, activity: dict[str, Any], station: dict[str, Any]
     ) -> _Outcome:
         ids = {"activity_id": activity["id"], "station_id": activity["station_id"]}
-        checked_in = await self.db.fetchrow(
-            "SELECT id, scanned_at, status FROM checkins WHERE member_id = $1 AND activity_id = $2 AND kind = 'in'"
-            " AND status IN ('accepted', 'pending_review')",
-            actor.member_id, activity["id"],
-        )
+        batch = self._batch
+        if batch is not None and batch.deferred:
+            live = await self._live(batch, actor.member_id, ("a", activity["id"], "in"))
+            checked_in = None if live is None else (live, live.scanned_at, live.status)
+        else:
+            checked_in = await self.db.fetchrow(
+                "SELECT id, scanned_at, status FROM checkins WHERE member_id = $1 AND activity_id = $2 AND kind = 'in'"
+                " AND status IN ('accepted', 'pending_review')",
+                actor.member_id, activity["id"],
+            )
         if checked_in is None:
             return _reject("no_checkin", **ids)
         review = self._review_reason(item, received_at, station)
@@ -473,9 +586,12 @@ class CheckinProcessor:
         if activity["records_hours"] and status == "accepted":
             from server.hours.services import record_hours
 
+            if batch is not None and batch.planned:
+                await self._materialize(batch)  # the hours record refers to both rows
             awarded = await record_hours(
                 self.ctx, member_id=actor.member_id, org_path=member[1], activity=activity,
-                checkin_in_id=checked_in[0], checkin_out_id=checkin_id, in_at=checked_in[1], out_at=item.scanned_at,
+                checkin_in_id=_cid(checked_in[0]), checkin_out_id=_cid(checkin_id), in_at=checked_in[1],
+                out_at=item.scanned_at,
             )
         if status == "pending_review":
             return _Outcome(status=status, reason=review or "late_sync", checkin_id=checkin_id, **ids)
@@ -547,6 +663,17 @@ class CheckinProcessor:
         index decides: one 'in' and one 'out' per activity, one station visit per local day). An
         ambiguous scan has no activity yet: it counts as that day's station-level record."""
         day = item.scanned_at.astimezone(self.ctx.settings.tz).date()
+        batch = self._batch
+        if batch is not None and batch.deferred:
+            key = ("a", activity_id, item.kind) if activity_id is not None else ("v", station_id, day)
+            if await self._live(batch, actor.member_id, key) is not None:
+                return None
+            row = batch.live[key] = _Row(None, item.scanned_at, status, key, (
+                actor.member_id, activity_id, station_id, item.kind, actor.method, status, reason, item.scanned_at,
+                received_at, day, actor.staff_user_id, actor.kiosk_id,
+            ))
+            batch.planned.append(row)
+            return row  # type: ignore[return-value]  (resolved to its id when written)
         conflict = _LIVE_ACTIVITY_CONFLICT if activity_id is not None else _LIVE_VISIT_CONFLICT
         return await self.db.fetchval(
             "INSERT INTO checkins (member_id, activity_id, station_id, kind, method, status, reason, scanned_at,"
@@ -557,6 +684,9 @@ class CheckinProcessor:
         )
 
     async def _live_id(self, member_id: int, activity_id: int, kind: str) -> int | None:
+        batch = self._batch
+        if batch is not None and batch.deferred:
+            return await self._live(batch, member_id, ("a", activity_id, kind))  # type: ignore[return-value]
         return await self.db.fetchval(
             "SELECT id FROM checkins WHERE member_id = $1 AND activity_id = $2 AND kind = $3"
             " AND status IN ('accepted', 'pending_review')",
@@ -564,6 +694,10 @@ class CheckinProcessor:
         )
 
     async def _visit_id(self, member_id: int, station_id: int, item: Item) -> int | None:
+        batch = self._batch
+        if batch is not None and batch.deferred:
+            key = ("v", station_id, item.scanned_at.astimezone(self.ctx.settings.tz).date())
+            return await self._live(batch, member_id, key)  # type: ignore[return-value]
         return await self.db.fetchval(
             "SELECT id FROM checkins WHERE member_id = $1 AND station_id = $2 AND local_date = $3"
             " AND activity_id IS NULL AND kind = 'in' AND status IN ('accepted', 'pending_review')",
@@ -587,18 +721,49 @@ class CheckinProcessor:
         if outcome.status == "accepted" and outcome.points:
             message = f"{message}，积分 +{_fmt(outcome.points)}"
         method = "kiosk" if outcome.kiosk_id is not None else actor.method
-        batch.to_insert.append((
+        ref = outcome.checkin_id
+        checkin_id = _cid(ref)
+        attempt = [
             item.client_uuid, actor.member_id, item.token[:4096], outcome.token_type, item.kind, method,
             actor.staff_user_id, outcome.station_id, outcome.activity_id, outcome.kiosk_id, item.scanned_at,
-            received_at, item.lat, item.lng, item.accuracy_m, outcome.status, outcome.reason, outcome.checkin_id,
+            received_at, item.lat, item.lng, item.accuracy_m, outcome.status, outcome.reason, checkin_id,
             float(outcome.points), message,
-        ))
+        ]
+        batch.to_insert.append(attempt)
         result = Result(
-            item.client_uuid, outcome.status, outcome.reason, outcome.checkin_id, outcome.activity_id,
+            item.client_uuid, outcome.status, outcome.reason, checkin_id, outcome.activity_id,
             outcome.station_id, float(outcome.points), message,
         )
+        if isinstance(ref, _Row) and checkin_id is None:
+            batch.unresolved.append((result, attempt, ref))
         batch.known.setdefault(item.client_uuid, []).append((actor.member_id, result))
         return result
+
+
+_NAMED: dict[str, int | None] = {}
+
+
+def _named_activity(value: str) -> int | None:
+    """The ``aid`` claim of a code, read unverified (only to choose rows to prefetch)."""
+    if value in _NAMED:
+        return _NAMED[value]
+    aid = None
+    try:
+        payload = json.loads(b64url_decode(extract_token(value).split(".", 2)[1]))
+        if isinstance(payload, dict) and isinstance(payload.get("aid"), int):
+            aid = payload["aid"]
+    except (TokenError, ValueError, UnicodeDecodeError, IndexError):
+        pass
+    if len(_NAMED) >= 20_000:
+        _NAMED.clear()
+    _NAMED[value] = aid
+    return aid
+
+
+@lru_cache(maxsize=64)
+def _values_list(rows: int, width: int) -> str:
+    """``($1, $2), ($3, $4), …`` for a multi-row INSERT."""
+    return ", ".join("(" + ", ".join(f"${n * width + c + 1}" for c in range(width)) + ")" for n in range(rows))
 
 
 def _fmt(value: float) -> str:

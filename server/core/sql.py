@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any
 
 
@@ -53,6 +54,7 @@ class Where:
         return " AND ".join(self.parts) if self.parts else "1 = 1"
 
 
+@lru_cache(maxsize=256)
 def placeholders(count: int, first: int = 1) -> str:
     """``$1, $2, …`` for an ``IN (…)`` list of ``count`` values."""
     return ", ".join(f"${n}" for n in range(first, first + count))

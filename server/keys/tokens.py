@@ -32,8 +32,23 @@ class TokenError(Exception):
         self.detail = detail
 
 
+_EXTRACTED: dict[str, str] = {}
+
+
 def extract_token(value: str) -> str:
-    """Accept the bare JWS or the whole ``…/q/{token}`` URL a camera app would open."""
+    """Accept the bare JWS or the whole ``…/q/{token}`` URL a camera app would open. Well-formed
+    values are remembered (a poster's code arrives from many members, and a batch reads each twice)."""
+    token = _EXTRACTED.get(value) if isinstance(value, str) else None
+    if token is not None:
+        return token
+    token = _extract(value)
+    if len(_EXTRACTED) >= 20_000:
+        _EXTRACTED.clear()
+    _EXTRACTED[value] = token
+    return token
+
+
+def _extract(value: str) -> str:
     if not isinstance(value, str) or not value or len(value) > MAX_TOKEN_LENGTH + 512:
         raise TokenError("malformed", "二维码内容无法识别")
     token = value.strip()
