@@ -107,7 +107,16 @@ export async function startApp(): Promise<void> {
     state.online = false
   })
   onOutboxChange(() => void recount())
-  void navigator.storage?.persist?.().catch(() => false)
-  void warmCaches()
-  if (state.session) void syncNow()
+  // Network work waits until the first screen is drawn and the main thread is idle.
+  whenIdle(() => {
+    void navigator.storage?.persist?.().catch(() => false)
+    void warmCaches()
+    if (state.session) void syncNow()
+  })
+}
+
+function whenIdle(task: () => void): void {
+  const idle = (window as Window & { requestIdleCallback?: (cb: () => void, opts?: { timeout: number }) => number }).requestIdleCallback
+  if (idle) idle(task, { timeout: 1500 })
+  else window.setTimeout(task, 200)
 }
