@@ -196,11 +196,14 @@ class CheckinProcessor:
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
         self.db = ctx.db
-        s = ctx.settings
-        self.soft_limit = timedelta(hours=s.offline_soft_hours)
-        self.hard_limit = timedelta(days=s.offline_hard_days)
-        self.skew = timedelta(seconds=s.clock_skew_seconds)
-        self.kiosk_age = timedelta(seconds=s.kiosk_token_max_age_seconds)
+        limits = ctx.caches.get("checkin_limits")
+        if limits is None:
+            s = ctx.settings
+            limits = ctx.caches["checkin_limits"] = (
+                timedelta(hours=s.offline_soft_hours), timedelta(days=s.offline_hard_days),
+                timedelta(seconds=s.clock_skew_seconds), timedelta(seconds=s.kiosk_token_max_age_seconds),
+            )
+        self.soft_limit, self.hard_limit, self.skew, self.kiosk_age = limits
         self._batch: _Batch | None = None
 
     # ------------------------------------------------------------------ entry points
