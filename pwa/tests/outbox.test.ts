@@ -7,9 +7,9 @@ import { loadSession, saveSession, type Session } from '../src/lib/session'
 import { extractToken, judgeTime, Refused } from '../src/lib/tokens'
 import { localIso } from '../src/lib/time'
 
-const session = (memberId = 7): Session => ({
+const session = (userId = 7): Session => ({
   access_token: 'access-1', refresh_token: 'refresh-1', access_expires_ms: Date.now() + 900_000,
-  user: { id: 1, phone: '13900000001', display_name: '王建国', member_id: memberId, org_id: 1, org_name: '支部', roles: ['member'], grants: [] },
+  user: { id: userId, phone: '13900000001', display_name: '王建国', member_id: 100 + userId, org_id: 1, org_name: '支部', roles: ['member'], grants: [] },
 })
 
 type Handler = (url: string, init: RequestInit) => Response | Promise<Response>
@@ -25,9 +25,9 @@ const json = (body: unknown, status = 200) => new Response(JSON.stringify(body),
 const accepted = (items: { client_uuid: string }[]) =>
   json({ results: items.map((i) => ({ client_uuid: i.client_uuid, status: 'accepted', reason: null, message: '签到成功', points_awarded: 1, checkin_id: 1, activity_id: 1, station_id: 1 })) })
 
-async function queue(n: number, memberId = 7, start = Date.parse('2026-11-21T09:00:00+08:00')) {
+async function queue(n: number, ownerId = 7, start = Date.parse('2026-11-21T09:00:00+08:00')) {
   for (let i = 0; i < n; i++) {
-    await enqueue({ client_uuid: `uuid-${memberId}-${i}`, member_id: memberId, token: 'a.b.c', scanned_at: new Date(start + i * 1000).toISOString(), kind: 'in', label: '活动' })
+    await enqueue({ client_uuid: `uuid-${ownerId}-${i}`, owner_id: ownerId, channel: 'self', token: 'a.b.c', scanned_at: new Date(start + i * 1000).toISOString(), kind: 'in', label: '活动' })
   }
 }
 
@@ -79,7 +79,7 @@ describe('flush', () => {
     expect((await loadSession())?.expired).toBe(true)
   })
 
-  it('never sends another member\'s queued items', async () => {
+  it('never sends another user\'s queued items', async () => {
     await queue(2, 7)
     await queue(3, 8)
     const calls = mockFetch((_url, init) => accepted(JSON.parse(init.body as string).items))

@@ -13,11 +13,17 @@ export interface CheckinResult {
   station_id: number | null
 }
 
-/** A scan kept on the phone until the server has judged it. */
+/**
+ * A check-in kept on the device until the server has judged it: a member's own scan (`self`) or
+ * one a staff user made for a member (`staff`: card scan or by hand). `owner_id` is the user who
+ * made it; only that user's session sends it.
+ */
 export interface OutboxItem {
   client_uuid: string
-  member_id: number
-  token: string
+  owner_id: number
+  channel: 'self' | 'staff'
+  token: string // the scanned code (self) or member card code (staff, may be empty for by-hand)
+  member_id?: number // staff by hand: the member chosen from search
   scanned_at: string // RFC 3339 with the phone's offset
   kind: 'in' | 'out'
   activity_id?: number
@@ -32,7 +38,7 @@ interface HongyiDB extends DBSchema {
   outbox: {
     key: string
     value: OutboxItem
-    indexes: { by_member_state: [number, ItemState]; by_created: number }
+    indexes: { by_owner_state: [number, ItemState]; by_created: number }
   }
   kv: { key: string; value: unknown }
 }
@@ -44,7 +50,7 @@ export function db(): Promise<IDBPDatabase<HongyiDB>> {
     opened = openDB<HongyiDB>('hongyi', 1, {
       upgrade(database) {
         const outbox = database.createObjectStore('outbox', { keyPath: 'client_uuid' })
-        outbox.createIndex('by_member_state', ['member_id', 'state'])
+        outbox.createIndex('by_owner_state', ['owner_id', 'state'])
         outbox.createIndex('by_created', 'created_ms')
         database.createObjectStore('kv')
       },

@@ -40,19 +40,20 @@ export async function getItem(clientUuid: string): Promise<OutboxItem | undefine
   return (await db()).get('outbox', clientUuid)
 }
 
-export async function queuedFor(memberId: number): Promise<OutboxItem[]> {
-  const items = await (await db()).getAllFromIndex('outbox', 'by_member_state', [memberId, 'queued'])
+export async function queuedFor(ownerId: number): Promise<OutboxItem[]> {
+  const items = await (await db()).getAllFromIndex('outbox', 'by_owner_state', [ownerId, 'queued'])
   return items.sort((a, b) => Date.parse(a.scanned_at) - Date.parse(b.scanned_at))
 }
 
-export async function countQueued(memberId: number): Promise<number> {
-  return (await db()).countFromIndex('outbox', 'by_member_state', [memberId, 'queued'])
+export async function countQueued(ownerId: number, channel?: OutboxItem['channel']): Promise<number> {
+  if (!channel) return (await db()).countFromIndex('outbox', 'by_owner_state', [ownerId, 'queued'])
+  return (await queuedFor(ownerId)).filter((i) => i.channel === channel).length
 }
 
-/** The member's items, newest first (queued and finished). */
-export async function recentFor(memberId: number, limit = 50): Promise<OutboxItem[]> {
+/** The user's items, newest first (queued and finished). */
+export async function recentFor(ownerId: number, limit = 50, channel: OutboxItem['channel'] = 'self'): Promise<OutboxItem[]> {
   const all = await (await db()).getAllFromIndex('outbox', 'by_created')
-  return all.filter((i) => i.member_id === memberId).reverse().slice(0, limit)
+  return all.filter((i) => i.owner_id === ownerId && i.channel === channel).reverse().slice(0, limit)
 }
 
 export type FlushOutcome =
@@ -96,10 +97,27 @@ async function store(results: SyncResponse['results']): Promise<CheckinResult[]>
   return stored
 }
 
-/** Sends one item alone: isolates an item the server refused as a whole request (4xx). */
+function staffWireItem(item: OutboxItem) {
+  const wire: Record<string, unknown> = {
+    client_uuid: item.client_uuid,
+    activity_id: item.activity_id,
+    scanned_at: item.scanned_at,
+    kind: item.kind,
+  }
+  if (item.member_id !== undefined) wire.member_id = item.member_id
+  else wire.member_token = item.token
+  return wire
+}
+
+/**
+ * Sends one item alone: staff check-ins (one per request), and self items the server refused as a
+ * whole batch (4xx), to isolate the bad one.
+ */
 async function sendAlone(item: OutboxItem): Promise<void> {
   try {
-    const result = await api<CheckinResult & { client_uuid: string }>('/checkins', { method: 'POST', body: wireItem(item) })
+    const result = item.channel === 'staff'
+      ? await api<CheckinResult & { client_uuid: string }>('/checkins/staff', { method: 'POST', body: staffWireItem(item) })
+      : await api<CheckinResult & { client_uuid: string }>('/checkins', { method: 'POST', body: wireItem(item) })
     await store([{ ...result, client_uuid: item.client_uuid }])
   } catch (error) {
     if (!(error instanceof ApiError) || error.status >= 500 || error.status === 429) throw error
@@ -118,13 +136,18 @@ async function sendAlone(item: OutboxItem): Promise<void> {
 export async function flush(): Promise<FlushOutcome> {
   return withLock('hongyi-flush', async () => {
     const session = await loadSession()
-    if (!session || session.expired || session.user.member_id == null) return { kind: 'logged_out' }
-    const queued = await queuedFor(session.user.member_id)
+    if (!session || session.expired) return { kind: 'logged_out' }
+    const queued = await queuedFor(session.user.id)
     if (queued.length === 0) return { kind: 'nothing' }
+    const own = queued.filter((i) => i.channel === 'self')
     const all: CheckinResult[] = []
     try {
-      for (let start = 0; start < queued.length; start += BATCH) {
-        const batch = queued.slice(start, start + BATCH)
+      for (const item of queued.filter((i) => i.channel === 'staff')) {
+        await sendAlone(item)
+        announce()
+      }
+      for (let start = 0; start < own.length; start += BATCH) {
+        const batch = own.slice(start, start + BATCH)
         try {
           const response = await api<SyncResponse>('/checkins/sync', { method: 'POST', body: { items: batch.map(wireItem) } })
           all.push(...(await store(response.results)))

@@ -25,10 +25,11 @@ export interface PendingChoice {
 
 async function store(token: string, scannedAt: string, kind: 'in' | 'out', label: string, activityId?: number) {
   const session = await loadSession()
-  if (!session || session.user.member_id == null) throw new Error('not logged in')
+  if (!session) throw new Error('not logged in')
   return enqueue({
     client_uuid: newUuid(),
-    member_id: session.user.member_id,
+    owner_id: session.user.id,
+    channel: 'self',
     token,
     scanned_at: scannedAt,
     kind,
@@ -52,7 +53,8 @@ export async function handleScan(text: string, kind: 'in' | 'out' = 'in', at?: D
   try {
     token = extractToken(text)
     const session = await loadSession()
-    if (!session || session.user.member_id == null) return { kind: 'login_needed', token }
+    if (!session) return { kind: 'login_needed', token }
+    if (session.user.member_id == null) return { kind: 'refused', reason: 'not_allowed', message: '此账号没有关联党员信息，不能本人签到' }
     const claims = await verifyToken(token)
     judgeTime(claims, scannedAt.getTime() / 1000)
     const iso = localIso(scannedAt)
@@ -78,4 +80,39 @@ export async function handleScan(text: string, kind: 'in' | 'out' = 'in', at?: D
 export async function resolveChoice(pending: PendingChoice, activity: Activity | null): Promise<OutboxItem> {
   const label = activity ? activity.title : `${pending.stationName}（待工作人员确认活动）`
   return store(pending.token, pending.scannedAt, pending.kind, label, activity?.id)
+}
+
+// -- staff side: member cards and check-in by hand, queued in the same outbox ----------------------
+
+async function storeStaff(fields: { token: string; member_id?: number; activity_id: number; kind: 'in' | 'out'; label: string }) {
+  const session = await loadSession()
+  if (!session) throw new Error('not logged in')
+  return enqueue({
+    client_uuid: newUuid(),
+    owner_id: session.user.id,
+    channel: 'staff',
+    scanned_at: localIso(),
+    ...fields,
+  })
+}
+
+/** A member card scanned by staff: verified on the device (works offline), then queued. */
+export async function handleStaffScan(text: string, activityId: number, kind: 'in' | 'out', memberName?: (id: number) => string | undefined): Promise<ScanOutcome> {
+  try {
+    const token = extractToken(text)
+    const claims = await verifyToken(token)
+    if (claims.t !== 'mb' || typeof claims.mid !== 'number') {
+      return { kind: 'refused', reason: 'malformed', message: '这不是党员证二维码，请扫描党员证' }
+    }
+    const label = memberName?.(claims.mid) ?? `党员证 ${claims.mid} 号`
+    return { kind: 'queued', item: await storeStaff({ token, activity_id: activityId, kind, label }) }
+  } catch (error) {
+    if (error instanceof Refused) return { kind: 'refused', reason: error.reason, message: error.message }
+    throw error
+  }
+}
+
+/** Staff checks a member in (or out) by hand, found by name or phone. */
+export async function staffManual(member: { id: number; name: string }, activityId: number, kind: 'in' | 'out') {
+  return storeStaff({ token: '', member_id: member.id, activity_id: activityId, kind, label: member.name })
 }

@@ -22,8 +22,8 @@ export async function reloadSession(): Promise<void> {
 }
 
 export async function recount(): Promise<void> {
-  const memberId = state.session?.user.member_id
-  state.queued = memberId == null ? 0 : await countQueued(memberId)
+  const userId = state.session?.user.id
+  state.queued = userId == null ? 0 : await countQueued(userId)
 }
 
 export async function syncNow(): Promise<FlushOutcome> {
