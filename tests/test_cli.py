@@ -64,6 +64,7 @@ def test_migrations_up_down_up(backend: Backend, tmp_path: Path) -> None:
         up = run_cli("migrate", env=env)
         assert up.returncode == 0, up.stderr
         assert set(APP_TABLES) <= tables() and "ux_checkins_live_activity" in tables()
+        assert {"ix_checkins_station_scanned", "ux_grants_scope"} <= tables()
         if backend.name == "postgres":
             options = asyncio.run(_pg_value(url, "SELECT reloptions FROM pg_class WHERE relname = 'points_tally'"))
             assert "autovacuum_vacuum_scale_factor=0.01" in options
@@ -71,6 +72,7 @@ def test_migrations_up_down_up(backend: Backend, tmp_path: Path) -> None:
         down = run_cli("migrate", "--down", env=env)
         assert down.returncode == 0, down.stderr
         assert not (set(APP_TABLES) & tables()) and "ux_checkins_live_activity" not in tables()
+        assert "ux_grants_scope" not in tables()
         again = run_cli("migrate", env=env)
         assert again.returncode == 0, again.stderr
         assert set(APP_TABLES) <= tables()
