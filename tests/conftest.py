@@ -246,3 +246,8 @@ def now_iso(delta_seconds: float = 0) -> str:
 
 def new_uuid() -> str:
     return str(uuid.uuid4())
+
+
+def has_chinese(text: object) -> bool:
+    """Error details are for people: Chinese, never a raw framework message."""
+    return isinstance(text, str) and any("\u4e00" <= ch <= "\u9fff" for ch in text)

@@ -1,8 +1,20 @@
-from litestar import Request, Response, get, post
-from litestar.params import JSONBody
+from typing import Annotated
+
+from litestar import Controller, Request, Response, delete, get, post
+from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
 from server.accounts import services
-from server.accounts.schemas import ActivateIn, LoginIn, LogoutIn, RefreshIn, TokenOut, UserOut
+from server.accounts.schemas import (
+    ActivateIn,
+    GrantRole,
+    LoginIn,
+    LogoutIn,
+    RefreshIn,
+    RoleGrantIn,
+    RoleGrantOut,
+    TokenOut,
+    UserOut,
+)
 from server.core.context import Ctx
 
 PUBLIC = {"exclude_from_auth": True}
@@ -45,3 +57,30 @@ async def activate(ctx: Ctx, data: JSONBody[ActivateIn]) -> TokenOut:
 @get("/me", tags=["auth"], summary="Who I am: member, roles and their scopes")
 async def me(request: Request, ctx: Ctx) -> UserOut:
     return await services.user_out(ctx, request.user)
+
+
+class GrantController(Controller):
+    """Role grants, managed by admins within their org subtrees (out of scope is 404)."""
+
+    path = "/grants"
+    tags = ["auth"]
+
+    @get("/", summary="Role grants within my admin subtrees (filter by org subtree, station, role or user)")
+    async def list_grants(
+        self,
+        request: Request,
+        ctx: Ctx,
+        org_id: Annotated[int | None, QueryParameter(ge=1)] = None,
+        station_id: Annotated[int | None, QueryParameter(ge=1)] = None,
+        role: FromQuery[GrantRole | None] = None,
+        user_id: Annotated[int | None, QueryParameter(ge=1)] = None,
+    ) -> list[RoleGrantOut]:
+        return await services.list_grants(ctx, request.user, org_id=org_id, station_id=station_id, role=role, user_id=user_id)
+
+    @post("/", summary="Grant a role: staff on a station, secretary/admin on an org (the user must exist)")
+    async def create_grant(self, request: Request, ctx: Ctx, data: JSONBody[RoleGrantIn]) -> RoleGrantOut:
+        return await services.create_grant(ctx, request.user, data)
+
+    @delete("/{grant_id:int}", summary="Revoke a role grant (takes effect at once)")
+    async def delete_grant(self, request: Request, ctx: Ctx, grant_id: FromPath[int]) -> None:
+        await services.delete_grant(ctx, request.user, grant_id)

@@ -1,5 +1,5 @@
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Literal
 
 from msgspec import Meta
 
@@ -57,3 +57,31 @@ class InviteOut(Output):
     code: str
     url: str
     expires_at: datetime
+
+
+GrantRole = Literal["staff", "secretary", "admin"]
+
+
+class RoleGrantIn(Input):
+    """Who (``phone`` or ``user_id``, one of them) gets which role where: ``staff`` on a station
+    (``station_id``), ``secretary``/``admin`` on an org subtree (``org_id``)."""
+
+    role: GrantRole
+    phone: Phone | None = None
+    user_id: Annotated[int, Meta(ge=1)] | None = None
+    org_id: Annotated[int, Meta(ge=1)] | None = None
+    station_id: Annotated[int, Meta(ge=1)] | None = None
+
+
+class RoleGrantOut(Output):
+    id: int
+    user_id: int
+    display_name: str
+    phone: str  # masked (139****0001) unless the caller administers all of that user
+    member_id: int | None
+    active: bool
+    role: str
+    org_id: int | None
+    station_id: int | None
+    scope_name: str
+    created_at: datetime
