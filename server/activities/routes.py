@@ -14,7 +14,8 @@ from server.activities.schemas import (
     CloseOut,
 )
 from server.core.context import Ctx
-from server.core.qr import poster_svg, qr_png
+from server.core.downloads import PDF, content_disposition
+from server.core.qr import poster_pdf, poster_svg, qr_png
 
 
 class ActivityController(Controller):
@@ -49,9 +50,10 @@ class ActivityController(Controller):
     async def update_activity(self, request: Request, ctx: Ctx, activity_id: FromPath[int], data: JSONBody[ActivityPatch]) -> ActivityOut:
         return await services.update_activity(ctx, request.user, activity_id, data)
 
-    @get("/{activity_id:int}/qr", summary="The activity check-in code: JSON, A4 SVG poster or PNG")
+    @get("/{activity_id:int}/qr", summary="The activity check-in code: JSON, A4 poster as SVG or PDF, or PNG")
     async def qr(
-        self, request: Request, ctx: Ctx, activity_id: FromPath[int], format: FromQuery[Literal["json", "svg", "png"]] = "json"
+        self, request: Request, ctx: Ctx, activity_id: FromPath[int],
+        format: FromQuery[Literal["json", "svg", "pdf", "png"]] = "json",
     ) -> Response:
         code = await services.activity_qr(ctx, request.user, activity_id)
         if format == "json":
@@ -61,6 +63,13 @@ class ActivityController(Controller):
         activity, _ = await services.visible_activity(ctx, request.user, activity_id)
         local = activity.starts_at.astimezone(ctx.settings.tz)
         subtitle = f"{local:%Y-%m-%d %H:%M} · {activity.station_name}"
+        if format == "pdf":
+            ends = activity.ends_at.astimezone(ctx.settings.tz)
+            until = f"{ends:%H:%M}" if ends.date() == local.date() else f"{ends:%Y-%m-%d %H:%M}"
+            subtitle = f"{local:%Y-%m-%d %H:%M}–{until} · {activity.station_name}"
+            body = await asyncio.to_thread(poster_pdf, activity.title, subtitle, code.url, "扫码签到")
+            disposition = content_disposition(f"{activity.title}-签到码.pdf", f"activity-{activity.id}.pdf", inline=True)
+            return Response(body, media_type=PDF, headers={"Content-Disposition": disposition})
         body = await asyncio.to_thread(poster_svg, activity.title, subtitle, code.url, "扫码签到")
         return Response(body, media_type="image/svg+xml")
 

@@ -5,9 +5,12 @@ from litestar import Controller, Request, Response, delete, get, patch, post
 from litestar.params import FromPath, FromQuery, JSONBody
 
 from server.core.context import Ctx
-from server.core.qr import poster_svg, qr_png, qr_svg
+from server.core.downloads import PDF, content_disposition
+from server.core.qr import poster_pdf, poster_svg, qr_png, qr_svg
 from server.stations import services
 from server.stations.schemas import KioskIn, KioskOut, StationIn, StationOut, StationPatch
+
+STATION_HINT = "党员扫码签到 · 到站登记"
 
 
 class StationController(Controller):
@@ -31,10 +34,10 @@ class StationController(Controller):
     async def update_station(self, request: Request, ctx: Ctx, station_id: FromPath[int], data: JSONBody[StationPatch]) -> StationOut:
         return await services.update_station(ctx, request.user, station_id, data)
 
-    @get("/{station_id:int}/poster", summary="Station check-in poster: A4 SVG, the QR as PNG/SVG, or its token as JSON")
+    @get("/{station_id:int}/poster", summary="Station check-in poster: A4 SVG or PDF, the QR as PNG/SVG, or its token as JSON")
     async def poster(
         self, request: Request, ctx: Ctx, station_id: FromPath[int],
-        format: FromQuery[Literal["svg", "png", "qr.svg", "json"]] = "svg",
+        format: FromQuery[Literal["svg", "pdf", "png", "qr.svg", "json"]] = "svg",
     ) -> Response:
         station, _ = await services.reachable_station(ctx, request.user, station_id, manage=True)
         token = ctx.tokens.station_token(station.id, station.poster_version)
@@ -42,12 +45,19 @@ class StationController(Controller):
         if format == "json":  # for screens that draw the code themselves (staff panel, kiosk)
             return Response({"station_id": station.id, "poster_version": station.poster_version, "token": token, "url": url})
         headers = {"Content-Disposition": f'inline; filename="station-{station.id}-v{station.poster_version}.{format}"'}
+        subtitle = station.address or station.org_name
+        if format == "pdf":
+            body = await asyncio.to_thread(poster_pdf, station.name, subtitle, url, STATION_HINT)
+            disposition = content_disposition(
+                f"{station.name}-签到海报.pdf", f"station-{station.id}-v{station.poster_version}.pdf", inline=True
+            )
+            return Response(body, media_type=PDF, headers={"Content-Disposition": disposition})
         if format == "png":
             return Response(await asyncio.to_thread(qr_png, url), media_type="image/png", headers=headers)
         if format == "qr.svg":
             return Response(await asyncio.to_thread(qr_svg, url), media_type="image/svg+xml", headers=headers)
         # A first render takes 10–30 ms: off the event loop (repeats come from the cache).
-        body = await asyncio.to_thread(poster_svg, station.name, station.address or station.org_name, url, "党员扫码签到 · 到站登记")
+        body = await asyncio.to_thread(poster_svg, station.name, subtitle, url, STATION_HINT)
         return Response(body, media_type="image/svg+xml", headers=headers)
 
     @get("/{station_id:int}/kiosks", summary="Kiosks of a station")
