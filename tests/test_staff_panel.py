@@ -87,3 +87,78 @@ async def test_activity_qr_pdf_with_time_and_odd_title(world: World) -> None:
     assert (await staff.patch(f"/api/v1/activities/{activity['id']}", json={"status": "cancelled"})).status_code == 200
     cancelled = await staff.get(f"/api/v1/activities/{activity['id']}/qr", params={"format": "pdf"})
     assert cancelled.status_code == 409 and has_chinese(cancelled.json()["detail"])
+
+
+async def test_attendance_xlsx(world: World) -> None:
+    import io
+
+    from openpyxl import load_workbook
+
+    activity_id = world.ids["first_activity"]  # 主题党日, required, open now at station A, 幸福里第一党支部
+    staff = await world.staff_a()
+    secretary = await world.secretary()
+    branch = await world.ctx.db.fetchval("SELECT org_id FROM activities WHERE id = $1", activity_id)
+    formula = await secretary.post("/api/v1/members", json={"name": "=HYPERLINK(\"x\")", "phone": "13612340000", "org_id": branch})
+    assert formula.status_code == 201, formula.text
+    url = (await staff.get(f"/api/v1/activities/{activity_id}/qr")).json()["url"]
+    scanned = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=3)
+
+    def item(**kw):
+        return {"client_uuid": new_uuid(), "token": url, "scanned_at": scanned.isoformat(), **kw}
+
+    me = await world.member(1)
+    assert (await me.post("/api/v1/checkins", json=item())).json()["status"] == "accepted"
+    out = await me.post("/api/v1/checkins", json=item(kind="out", scanned_at=(scanned + timedelta(minutes=2)).isoformat()))
+    assert out.json()["status"] == "accepted", out.text
+    card = world.ctx.tokens.qr_url(world.ctx.tokens.member_token(await world.member_id(2), 1))
+    staff_body = {"activity_id": activity_id, "client_uuid": new_uuid(), "scanned_at": scanned.isoformat()}
+    assert (await staff.post("/api/v1/checkins/staff", json={**staff_body, "member_token": card})).json()["status"] == "accepted"
+    manual = {**staff_body, "client_uuid": new_uuid(), "member_id": await world.member_id(3)}
+    assert (await staff.post("/api/v1/checkins/staff", json=manual)).json()["status"] == "accepted"
+    far = await (await world.member(4)).post("/api/v1/checkins", json=item(lat=0.0, lng=0.0, accuracy_m=10))
+    assert far.json()["status"] == "pending_review", far.text
+
+    response = await staff.get(f"/api/v1/activities/{activity_id}/attendance.xlsx")
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"] == "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    disposition = response.headers["content-disposition"]
+    assert disposition.startswith(f'attachment; filename="attendance-{activity_id}.xlsx"; filename*=UTF-8\'\'')
+    assert unquote(disposition.split("''", 1)[1]) == "主题党日：学习新修订的党章-签到表.xlsx"
+
+    ws = load_workbook(io.BytesIO(response.content)).active
+    json_report = (await staff.get(f"/api/v1/activities/{activity_id}/attendance")).json()
+    tz = world.ctx.settings.tz
+    activity = (await staff.get(f"/api/v1/activities/{activity_id}")).json()
+    starts = datetime.fromisoformat(activity["starts_at"]).astimezone(tz)
+    assert ws["A1"].value == "主题党日：学习新修订的党章"
+    assert ws["A2"].value.startswith(f"时间：{starts:%Y-%m-%d %H:%M}–") and "幸福里党员联络服务站" in ws["A2"].value
+    assert ws["A3"].value == (
+        f"应到 {json_report['expected']} 人　出席 3 人　待审核 1 人　缺席 {json_report['expected'] - 4} 人"
+    )
+    header = [c.value for c in ws[5]]
+    assert header == ["姓名", "支部", "状态", "方式", "签到时间", "签退时间"]
+    rows = [[c.value for c in row] for row in ws.iter_rows(min_row=6)]
+    assert len(rows) == len(json_report["items"]) == json_report["expected"]
+    by_name: dict[str, list] = {}
+    for row in rows:  # demo names repeat (member i and i + 20)
+        by_name.setdefault(row[0], []).append(row[1:])
+    names = {i: await world.ctx.db.fetchval("SELECT name FROM members WHERE id = $1", await world.member_id(i)) for i in (1, 2, 3, 4)}
+    local_in = scanned.astimezone(tz).replace(tzinfo=None)
+    group = "第一党小组"  # members 1–4 are in the branch's party group
+    assert [group, "出席", "本人扫码", local_in, local_in + timedelta(minutes=2)] in by_name[names[1]]
+    assert [group, "出席", "工作人员扫证", local_in, None] in by_name[names[2]]
+    assert [group, "出席", "手工签到", local_in, None] in by_name[names[3]]
+    assert [group, "待审核", "本人扫码", local_in, None] in by_name[names[4]]
+    assert by_name['=HYPERLINK("x")'] == [["幸福里第一党支部", "缺席", None, None, None]]
+    assert [r[2] for r in rows] == sorted((r[2] for r in rows), key=["出席", "待审核", "请假", "缺席"].index)
+    formula_cell = next(row[0] for row in ws.iter_rows(min_row=6) if row[0].value == '=HYPERLINK("x")')
+    assert formula_cell.data_type == "s"  # text, never a formula
+    assert ws.cell(row=6, column=5).number_format == "yyyy-mm-dd hh:mm"
+    # the JSON endpoint is unchanged
+    assert set(json_report) == {"activity_id", "required", "expected", "present", "pending", "absent", "items"}
+
+    for api in (await world.staff_b(), await world.member(1)):
+        denied = await api.get(f"/api/v1/activities/{activity_id}/attendance.xlsx")
+        assert denied.status_code == 404 and has_chinese(denied.json()["detail"])
+    assert (await staff.get("/api/v1/activities/999999/attendance.xlsx")).status_code == 404
+    assert (await secretary.get(f"/api/v1/activities/{activity_id}/attendance.xlsx")).status_code == 200

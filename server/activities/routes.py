@@ -14,7 +14,7 @@ from server.activities.schemas import (
     CloseOut,
 )
 from server.core.context import Ctx
-from server.core.downloads import PDF, content_disposition
+from server.core.downloads import PDF, XLSX, content_disposition
 from server.core.qr import poster_pdf, poster_svg, qr_png
 
 
@@ -64,9 +64,8 @@ class ActivityController(Controller):
         local = activity.starts_at.astimezone(ctx.settings.tz)
         subtitle = f"{local:%Y-%m-%d %H:%M} · {activity.station_name}"
         if format == "pdf":
-            ends = activity.ends_at.astimezone(ctx.settings.tz)
-            until = f"{ends:%H:%M}" if ends.date() == local.date() else f"{ends:%Y-%m-%d %H:%M}"
-            subtitle = f"{local:%Y-%m-%d %H:%M}–{until} · {activity.station_name}"
+            when = services.schedule_text(activity.starts_at, activity.ends_at, ctx.settings.tz)
+            subtitle = f"{when} · {activity.station_name}"
             body = await asyncio.to_thread(poster_pdf, activity.title, subtitle, code.url, "扫码签到")
             disposition = content_disposition(f"{activity.title}-签到码.pdf", f"activity-{activity.id}.pdf", inline=True)
             return Response(body, media_type=PDF, headers={"Content-Disposition": disposition})
@@ -76,6 +75,12 @@ class ActivityController(Controller):
     @get("/{activity_id:int}/attendance", summary="Who came, who is pending, who is absent")
     async def attendance(self, request: Request, ctx: Ctx, activity_id: FromPath[int]) -> AttendanceOut:
         return await services.attendance(ctx, request.user, activity_id)
+
+    @get("/{activity_id:int}/attendance.xlsx", summary="The attendance sheet as xlsx (姓名, 支部, 状态, 方式, 签到/签退时间)")
+    async def attendance_xlsx(self, request: Request, ctx: Ctx, activity_id: FromPath[int]) -> Response[bytes]:
+        body, filename = await services.attendance_xlsx(ctx, request.user, activity_id)
+        disposition = content_disposition(filename, f"attendance-{activity_id}.xlsx")
+        return Response(body, media_type=XLSX, headers={"Content-Disposition": disposition, "Cache-Control": "private, no-store"})
 
     @post("/{activity_id:int}/close", status_code=200, summary="Close; applies the absence rule once")
     async def close(self, request: Request, ctx: Ctx, activity_id: FromPath[int]) -> CloseOut:
