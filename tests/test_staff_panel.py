@@ -162,3 +162,77 @@ async def test_attendance_xlsx(world: World) -> None:
         assert denied.status_code == 404 and has_chinese(denied.json()["detail"])
     assert (await staff.get("/api/v1/activities/999999/attendance.xlsx")).status_code == 404
     assert (await secretary.get(f"/api/v1/activities/{activity_id}/attendance.xlsx")).status_code == 200
+
+
+def test_mask_name() -> None:
+    from server.core.masking import mask_name, mask_phone
+
+    assert [mask_name(n) for n in ("张三", "王建国", "欧阳建国", "李", " 赵六 ", "", "阿卜杜热合曼")] == [
+        "张*", "王*国", "欧*国", "李*", "赵*", "*", "阿*曼",
+    ]
+    assert mask_phone("13900000001") == "139****0001"
+
+
+async def test_live_station_feed(world: World) -> None:
+    staff = await world.staff_a()
+    secretary = await world.secretary()
+    station_a, first = world.ids["station_a"], world.ids["first_activity"]
+    branch = await world.ctx.db.fetchval("SELECT org_id FROM activities WHERE id = $1", first)
+    empty = await staff.get(f"/api/v1/stations/{station_a}/live")
+    assert empty.status_code == 200, empty.text
+    assert empty.headers["cache-control"] == "private, no-store"
+    feed = empty.json()
+    assert set(feed) == {"station_id", "activities", "recent"} and feed["station_id"] == station_a and feed["recent"] == []
+    titles = [a["title"] for a in feed["activities"]]
+    # the seed's two open activities; last week's lecture and next week's meeting are not today's
+    assert titles == ["志愿服务：社区环境整治", "主题党日：学习新修订的党章"]
+    assert all(a["status"] == "open" and a["checked_in"] == 0 and a["pending"] == 0 for a in feed["activities"])
+    assert set(feed["activities"][0]) == {"id", "title", "starts_at", "ends_at", "status", "checked_in", "pending"}
+    now = datetime.now(UTC)
+    cancelled = await staff.post("/api/v1/activities", json={
+        "type": "other", "title": "取消的活动", "station_id": station_a,
+        "starts_at": (now - timedelta(minutes=5)).isoformat(), "ends_at": (now + timedelta(minutes=30)).isoformat(),
+    })
+    assert (await staff.patch(f"/api/v1/activities/{cancelled.json()['id']}", json={"status": "cancelled"})).status_code == 200
+
+    names = ["张三", "李小明", "欧阳建国"]
+    ids = []
+    for index, name in enumerate(names):
+        made = await secretary.post("/api/v1/members", json={"name": name, "phone": f"1361111000{index}", "org_id": branch})
+        assert made.status_code == 201, made.text
+        ids.append(made.json()["id"])
+    url = (await staff.get(f"/api/v1/activities/{first}/qr")).json()["url"]
+    far = await (await world.member(4)).post("/api/v1/checkins", json={
+        "client_uuid": new_uuid(), "token": url, "scanned_at": now_iso(-600), "lat": 0.0, "lng": 0.0, "accuracy_m": 5,
+    })
+    assert far.json()["status"] == "pending_review"
+    for offset in range(9):  # older self check-ins of other members, to push the list past ten
+        done = await (await world.member(5 + offset * 4)).post("/api/v1/checkins", json={
+            "client_uuid": new_uuid(), "token": url, "scanned_at": now_iso(-500 + offset),
+        })
+        assert done.json()["status"] in ("accepted", "rejected"), done.text
+    for index, member_id in enumerate(ids):
+        body = {"member_id": member_id, "activity_id": first, "client_uuid": new_uuid(), "scanned_at": now_iso(-60 + index)}
+        assert (await staff.post("/api/v1/checkins/staff", json=body)).json()["status"] == "accepted"
+
+    feed = (await staff.get(f"/api/v1/stations/{station_a}/live")).json()
+    theme = next(a for a in feed["activities"] if a["id"] == first)
+    accepted = await world.count("SELECT COUNT(*) FROM checkins WHERE activity_id = $1 AND status = 'accepted' AND kind = 'in'", first)
+    assert theme["checked_in"] == accepted >= 3 and theme["pending"] == 1
+    assert "取消的活动" not in [a["title"] for a in feed["activities"]]
+    recent = feed["recent"]
+    assert len(recent) == 10
+    assert [r["name_masked"] for r in recent[:3]] == ["欧*国", "李*明", "张*"]
+    assert recent[0] == {**recent[0], "kind": "in", "method": "staff_manual", "status": "accepted", "activity_id": first}
+    times = [datetime.fromisoformat(r["at"]) for r in recent]
+    assert times == sorted(times, reverse=True)
+    assert all("*" in r["name_masked"] for r in recent)
+
+    # scope: staff of another station, a branch secretary whose branch does not own the station, a member
+    for api in (await world.staff_b(), secretary, await world.member(1)):
+        denied = await api.get(f"/api/v1/stations/{station_a}/live")
+        assert denied.status_code == 404 and denied.json()["code"] == "not_found" and has_chinese(denied.json()["detail"])
+    assert (await (await world.staff_b()).get(f"/api/v1/stations/{world.ids['station_b']}/live")).status_code == 200
+    assert (await (await world.admin()).get(f"/api/v1/stations/{station_a}/live")).status_code == 200
+    assert (await staff.get("/api/v1/stations/999999/live")).status_code == 404
+    assert (await staff.get("/api/v1/stations/abc/live")).status_code in (400, 404)

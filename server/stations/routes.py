@@ -7,8 +7,8 @@ from litestar.params import FromPath, FromQuery, JSONBody
 from server.core.context import Ctx
 from server.core.downloads import PDF, content_disposition
 from server.core.qr import poster_pdf, poster_svg, qr_png, qr_svg
-from server.stations import services
-from server.stations.schemas import KioskIn, KioskOut, StationIn, StationOut, StationPatch
+from server.stations import live, services
+from server.stations.schemas import KioskIn, KioskOut, LiveOut, StationIn, StationOut, StationPatch
 
 STATION_HINT = "党员扫码签到 · 到站登记"
 
@@ -59,6 +59,11 @@ class StationController(Controller):
         # A first render takes 10–30 ms: off the event loop (repeats come from the cache).
         body = await asyncio.to_thread(poster_svg, station.name, subtitle, url, STATION_HINT)
         return Response(body, media_type="image/svg+xml", headers=headers)
+
+    @get("/{station_id:int}/live", summary="Live feed: today's and open activities with counts, the last 10 check-ins")
+    async def live_feed(self, request: Request, ctx: Ctx, station_id: FromPath[int]) -> Response[LiveOut]:
+        feed = await live.live_feed(ctx, request.user, station_id)
+        return Response(feed, headers={"Cache-Control": "private, no-store"})
 
     @get("/{station_id:int}/kiosks", summary="Kiosks of a station")
     async def list_kiosks(self, request: Request, ctx: Ctx, station_id: FromPath[int]) -> list[KioskOut]:

@@ -59,3 +59,28 @@ class KioskOut(Output):
     status: str
     created_at: datetime
     revoked_at: datetime | None
+
+
+class LiveActivityOut(Output):
+    id: int
+    title: str
+    starts_at: datetime
+    ends_at: datetime
+    status: str  # planned | open | closed (derived like the activities API)
+    checked_in: int  # accepted check-ins
+    pending: int  # check-ins waiting for review
+
+
+class LiveCheckinOut(Output):
+    name_masked: str  # 张*明: first and last character only (shown on screens others can see)
+    kind: str  # in | out
+    method: str  # self | staff_card | staff_manual | kiosk
+    status: str  # accepted | pending_review | rejected
+    at: datetime  # scanned_at
+    activity_id: int | None
+
+
+class LiveOut(Output):
+    station_id: int
+    activities: list[LiveActivityOut]
+    recent: list[LiveCheckinOut]
