@@ -236,3 +236,72 @@ async def test_live_station_feed(world: World) -> None:
     assert (await (await world.admin()).get(f"/api/v1/stations/{station_a}/live")).status_code == 200
     assert (await staff.get("/api/v1/stations/999999/live")).status_code == 404
     assert (await staff.get("/api/v1/stations/abc/live")).status_code in (400, 404)
+
+
+async def test_member_deactivate_and_reactivate(world: World) -> None:
+    admin = await world.admin()
+    member_id = world.ids["first_member"]
+    member = await world.member(1)
+    off = await admin.patch(f"/api/v1/members/{member_id}", json={"status": "transferred"})
+    assert off.status_code == 200 and off.json()["status"] == "transferred"
+    assert (await member.get("/api/v1/me")).status_code == 401
+    back = await admin.patch(f"/api/v1/members/{member_id}", json={"status": "normal"})
+    assert back.status_code == 200 and back.json()["status"] == "normal"
+    assert (await member.get("/api/v1/me")).status_code == 200  # a member transferred back can log in again
+    login = await world.anon.post("/api/v1/auth/login", json={"phone": "13900000001", "password": "hongyi-member"})
+    assert login.status_code == 200
+    board = (await admin.get("/api/v1/points/leaderboard")).json()
+    assert member_id in [r["member_id"] for r in board["rows"]]
+    bad = await admin.patch(f"/api/v1/members/{member_id}", json={"status": "gone"})
+    assert bad.status_code == 400 and has_chinese(bad.json()["detail"])
+
+
+async def test_staff_checkout_kiosks_and_review_input(world: World) -> None:
+    staff = await world.staff_a()
+    volunteer = next(a for a in (await staff.get("/api/v1/activities", params={"status": "open"})).json() if a["type"] == "volunteer")
+    member_id = await world.member_id(2)
+    body = {"member_id": member_id, "activity_id": volunteer["id"], "client_uuid": new_uuid(), "scanned_at": now_iso(-1800)}
+    assert (await staff.post("/api/v1/checkins/staff", json=body)).json()["status"] == "accepted"
+    out = await staff.post("/api/v1/checkins/staff", json={**body, "client_uuid": new_uuid(), "scanned_at": now_iso(), "kind": "out"})
+    assert out.status_code == 200 and out.json()["status"] == "accepted", out.text
+    both = await staff.post("/api/v1/checkins/staff", json={**body, "client_uuid": new_uuid(), "member_token": "x"})
+    assert both.status_code == 400 and both.json()["code"] == "member_required" and has_chinese(both.json()["detail"])
+    wrong_kind = await staff.post("/api/v1/checkins/staff", json={**body, "client_uuid": new_uuid(), "kind": "exit"})
+    assert wrong_kind.status_code == 400 and has_chinese(wrong_kind.json()["detail"])
+    not_a_card = await staff.post("/api/v1/checkins/staff", json={**body, "member_id": None, "member_token": "garbage", "client_uuid": new_uuid()})
+    assert 400 <= not_a_card.status_code < 500 and has_chinese(not_a_card.json()["detail"])
+
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from server.keys.keyring import public_jwk
+
+    station_a = world.ids["station_a"]
+    jwk = public_jwk(Ed25519PrivateKey.generate().public_key(), "ignored")
+    kiosk = await staff.post(f"/api/v1/stations/{station_a}/kiosks", json={"name": "大厅屏", "public_key_jwk": jwk})
+    assert kiosk.status_code == 201, kiosk.text
+    listed = (await staff.get(f"/api/v1/stations/{station_a}/kiosks")).json()
+    assert [k["id"] for k in listed] == [kiosk.json()["id"]] and listed[0]["status"] == "active"
+    assert (await (await world.staff_b()).delete(f"/api/v1/kiosks/{kiosk.json()['id']}")).status_code == 404
+    assert (await staff.delete(f"/api/v1/kiosks/{kiosk.json()['id']}")).status_code == 204
+    assert (await staff.delete(f"/api/v1/kiosks/{kiosk.json()['id']}")).status_code == 204  # already revoked: no-op
+    assert (await staff.get(f"/api/v1/stations/{station_a}/kiosks")).json()[0]["status"] == "revoked"
+    private = await staff.post(f"/api/v1/stations/{station_a}/kiosks", json={"name": "x", "public_key_jwk": {"kty": "RSA"}})
+    assert private.status_code == 400 and has_chinese(private.json()["detail"])
+
+    bad_decision = await staff.post("/api/v1/checkins/1/decision", json={"accept": "yes"})
+    assert bad_decision.status_code in (400, 404) and has_chinese(bad_decision.json()["detail"])
+
+
+async def test_member_search_filters_and_scope(world: World) -> None:
+    staff_a, staff_b = await world.staff_a(), await world.staff_b()
+    branch_a = await world.ctx.db.fetchval("SELECT org_id FROM activities WHERE id = $1", world.ids["first_activity"])
+    found = await staff_a.get("/api/v1/members", params={"org_id": branch_a, "q": "王", "status": "normal"})
+    assert found.status_code == 200 and found.json() and all("王" in m["name"] and "****" in m["phone"] for m in found.json())
+    by_phone = (await staff_a.get("/api/v1/members", params={"q": "13900000001"})).json()
+    assert [m["id"] for m in by_phone] == [world.ids["first_member"]]
+    out_of_reach = await staff_b.get("/api/v1/members", params={"org_id": branch_a})
+    assert out_of_reach.status_code == 404 and out_of_reach.json() == (await staff_b.get("/api/v1/members", params={"org_id": 999999})).json()
+    member = await world.member(1)
+    own_branch = (await member.get("/api/v1/members", params={"org_id": branch_a})).json()
+    assert [m["id"] for m in own_branch] == [world.ids["first_member"]]
+    assert (await member.get("/api/v1/members", params={"status": "dead"})).status_code == 400

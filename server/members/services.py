@@ -17,6 +17,7 @@ from server.members.schemas import MemberIn, MemberOut, MemberPatch
 from server.points import services as points
 
 ACTIVE_STATUSES = ("normal", "inflow")
+INACTIVE_LOGIN_STATUSES = ("transferred", "history")
 
 _SELECT = """
 SELECT m.id, m.name, m.phone, m.gender, m.birth_date, m.id_card_last4, m.join_date, m.full_date, m.member_type,
@@ -68,7 +69,9 @@ async def list_members(
         where.add("(m.name LIKE {} OR m.phone LIKE {})", f"%{needle}%", f"%{needle}%")
     if org_id is not None:
         path = await ctx.db.fetchval("SELECT path FROM orgs WHERE id = $1", org_id)
-        if path is None:
+        # An org outside my reach is 404 like a missing one (not an empty page); my own branch is fine.
+        own = bool(user.member_org_path and user.member_org_path.startswith(str(path)))
+        if path is None or not (own or any(str(path).startswith(p) for p in user.member_reach_paths)):
             raise not_found("组织")
         where.add("m.org_path LIKE {}", path + "%")
     if status is not None:
@@ -173,8 +176,10 @@ async def update_member(ctx: Context, user: Principal, member_id: int, data: Mem
             else:  # only active members are ranked
                 await ctx.db.execute("DELETE FROM points_tally WHERE member_id = $1", member_id)
         await ctx.db.execute("UPDATE members SET updated_at = $1 WHERE id = $2", now, member_id)
-        if "status" in changes and changes["status"] in ("transferred", "history"):
-            await ctx.db.execute("UPDATE users SET is_active = $1 WHERE member_id = $2", False, member_id)
+        if "status" in changes:
+            # 转出/历史 switch the login off; any other status (e.g. a member transferred back) switches it on.
+            active = changes["status"] not in INACTIVE_LOGIN_STATUSES
+            await ctx.db.execute("UPDATE users SET is_active = $1 WHERE member_id = $2", active, member_id)
     user_id = await ctx.db.fetchval("SELECT id FROM users WHERE member_id = $1", member_id)
     if user_id is not None:
         forget_principal(ctx, user_id)
