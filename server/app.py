@@ -113,6 +113,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             accounts.logout,
             accounts.activate,
             accounts.me,
+            accounts.GrantController,
             jwks,
             health,
             OrgController,

@@ -98,6 +98,12 @@ class Live:
         invite = self.admin.post(f"/api/v1/members/{member['id']}/invite").raise_for_status().json()
         return {"id": member["id"], "phone": phone, "name": name, "invite_code": invite["code"], "invite_url": invite["url"]}
 
+    def station_id(self, name: str) -> int:
+        return next(s["id"] for s in self.admin.get("/api/v1/stations").raise_for_status().json() if s["name"].startswith(name))
+
+    def card_png(self, member_id: int) -> bytes:
+        return self.admin.get(f"/api/v1/members/{member_id}/card", params={"format": "png"}).raise_for_status().content
+
     def activated_member(self, name: str = "测试党员") -> dict[str, Any]:
         member = self.new_member(name)
         response = httpx.post(f"{self.base_url}/api/v1/auth/activate",
@@ -255,14 +261,15 @@ class Browser:
         self.live = live
         self.context: Any = None
 
-    def launch(self, camera: Path | None = None, offline: bool = False) -> Any:
+    def launch(self, camera: Path | None = None, offline: bool = False, viewport: dict[str, int] | None = None) -> Any:
         self.close()
         args = ["--no-sandbox", "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream", "--lang=zh-CN"]
         if camera is not None:
             args.append(f"--use-file-for-fake-video-capture={camera}")
         self.context = self.playwright.chromium.launch_persistent_context(
-            str(self.profile), executable_path=CHROMIUM, headless=True, args=args, viewport=VIEWPORT,
-            device_scale_factor=2, is_mobile=True, has_touch=True, locale="zh-CN", timezone_id="Asia/Shanghai",
+            str(self.profile), executable_path=CHROMIUM, headless=True, args=args, viewport=viewport or VIEWPORT,
+            device_scale_factor=1 if viewport else 2, is_mobile=viewport is None, has_touch=viewport is None,
+            locale="zh-CN", timezone_id="Asia/Shanghai",
             permissions=["camera"], base_url=self.live.base_url,
             bypass_csp=True,  # Playwright evaluates strings; the app itself runs under the real CSP elsewhere
         )
@@ -282,15 +289,56 @@ class Browser:
 
 
 @pytest.fixture
-def browser(live: Live, tmp_path: Path) -> Iterator[Browser]:
+def playwright_driver() -> Iterator[Any]:
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
-        handle = Browser(playwright, tmp_path / "profile", live)
-        try:
-            yield handle
-        finally:
-            handle.close()
+        yield playwright
+
+
+@pytest.fixture
+def browser(live: Live, tmp_path: Path, playwright_driver: Any) -> Iterator[Browser]:
+    handle = Browser(playwright_driver, tmp_path / "profile", live)
+    try:
+        yield handle
+    finally:
+        handle.close()
+
+
+@pytest.fixture
+def second_browser(live: Live, tmp_path: Path, playwright_driver: Any) -> Iterator[Browser]:
+    """Another person's phone (its own profile: storage, service worker, camera)."""
+    handle = Browser(playwright_driver, tmp_path / "profile-2", live)
+    try:
+        yield handle
+    finally:
+        handle.close()
+
+
+STAFF_A = {"phone": "13800000001", "password": "hongyi-staff"}
+STAFF_B = {"phone": "13800000002", "password": "hongyi-staff"}
+
+
+def staff_login(page: Any, who: dict[str, str] = STAFF_A) -> None:
+    page.goto("/login")
+    page.get_by_placeholder("请输入手机号").fill(who["phone"])
+    page.get_by_placeholder("请输入密码").fill(who["password"])
+    page.locator("[data-test=login-submit]").click()
+    page.locator("[data-test=staff-tabbar]").wait_for()
+
+
+def api_login(live: Live, who: dict[str, str]) -> httpx.Client:
+    token = httpx.post(f"{live.base_url}/api/v1/auth/login", json=who).raise_for_status().json()["access_token"]
+    return httpx.Client(base_url=live.base_url, headers={"Authorization": f"Bearer {token}"})
+
+
+def screenshot_both(page: Any, live: Live, name: str) -> None:
+    """The staff panel at phone and desktop size."""
+    screenshot(page, live, f"{name}-360")
+    page.set_viewport_size({"width": 1280, "height": 800})
+    page.wait_for_timeout(150)
+    screenshot(page, live, f"{name}-1280")
+    page.set_viewport_size(VIEWPORT)
 
 
 def screenshot(page: Any, live: Live, name: str) -> None:

@@ -117,6 +117,22 @@ def test_offline_scans_queue_survive_reload_and_sync_once(live: Live, browser: B
     assert sorted(r[0] for r in rows) == sorted([poster_activity["id"], code_activity["id"]])
     assert live.sql("SELECT count(*) FROM checkin_attempts WHERE member_id = $1", member["id"]) == [(2,)]
 
+    # Points and records seen online stay readable offline.
+    page.goto("/points")
+    total = page.locator("[data-test=points-total]")
+    total.wait_for()
+    online_total = total.inner_text()
+    page.goto("/records")
+    page.get_by_text("服务器记录").wait_for()
+    page.locator(".van-cell", has_text="离线活动码").nth(1).wait_for()
+    browser.context.set_offline(True)
+    page.goto("/points")
+    page.get_by_text("离线，显示上次结果").wait_for()
+    assert page.locator("[data-test=points-total]").inner_text() == online_total
+    page.goto("/records")
+    page.get_by_text("服务器记录（离线，显示上次结果）").wait_for()
+    assert page.locator(".van-cell", has_text="离线活动码").count() == 2  # this phone's item and the server's
+
 
 def test_deep_link_online_offline_and_through_login(live: Live, browser: Browser) -> None:
     station = live.new_station()

@@ -49,8 +49,20 @@ export function isOpenAt(activity: Activity, at: Date): boolean {
   return Date.parse(activity.checkin_opens_at) <= at.getTime() && at.getTime() <= Date.parse(activity.checkin_closes_at)
 }
 
+/**
+ * The cached schedule, refreshed first when it is older than `maxAgeMs` and the network answers
+ * within `waitMs` (a first scan right after login, or a new activity since the last visit).
+ */
+export async function freshSchedule(maxAgeMs = 5 * 60_000, waitMs = 2000): Promise<Activity[]> {
+  const cached = await kvGet<CachedSchedule>('schedule')
+  if (cached && Date.now() - cached.fetched_ms < maxAgeMs) return cached.activities
+  if (typeof navigator !== 'undefined' && navigator.onLine === false) return cached?.activities ?? []
+  const timeout = new Promise<Activity[]>((resolve) => setTimeout(() => resolve(cached?.activities ?? []), waitMs))
+  return Promise.race([refreshSchedule().catch(() => cached?.activities ?? []), timeout])
+}
+
 export async function openAtStation(stationId: number, at: Date): Promise<Activity[]> {
-  return (await cachedSchedule())
+  return (await freshSchedule())
     .filter((a) => a.station_id === stationId && isOpenAt(a, at))
     .sort((a, b) => Date.parse(a.starts_at) - Date.parse(b.starts_at) || a.id - b.id)
 }

@@ -6,6 +6,8 @@ import type { Activity } from './schedule'
 export const STAFF_ROLES = ['staff', 'secretary', 'admin']
 export const isStaffLike = (user?: User) => Boolean(user?.roles.some((r) => STAFF_ROLES.includes(r)))
 export const isAdmin = (user?: User) => Boolean(user?.roles.includes('admin'))
+/** planned (check-in not yet open) or open: the activity still takes check-ins and edits. */
+export const isLive = (status: string) => status === 'planned' || status === 'open'
 export const isManager = (user?: User) => Boolean(user?.roles.some((r) => r === 'admin' || r === 'secretary'))
 
 export interface Station {
