@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import json
 import re
+import time
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -109,6 +110,10 @@ def test_kiosk_rotates_offline_and_its_codes_are_judged_by_age_and_revocation(
         print("PHONE", phone.locator("body").inner_text())
         raise
     assert live.sql("SELECT method, status FROM checkins WHERE member_id = $1", member["id"]) == [("kiosk", "accepted")]
+    # The kiosk shows the check-in within a few seconds, the name masked (签*员).
+    page.clock.run_for(4_000)
+    page.wait_for_function("document.querySelector('[data-test=kiosk-recent]')?.textContent.includes('签*员')")
+    assert "签到屏党员" not in page.locator("[data-test=kiosk-recent]").inner_text()
 
     # A code scanned more than 60 s after it was made is rejected.
     token = current.rsplit("/q/", 1)[1]
@@ -268,3 +273,78 @@ def test_review_members_and_admin_pages(live: Live, browser: Browser) -> None:
     screenshot_both(page, live, "staff-admin")
     page.goto("/staff/more")
     screenshot_both(page, live, "staff-more")
+
+
+def test_staff_checks_in_and_out_by_hand_edits_and_closes_an_activity(live: Live, browser: Browser) -> None:
+    member = live.activated_member("手工签到党员")
+    station_id = live.station_id("幸福里")
+    with api_login(live, STAFF_A) as staff:
+        starts = datetime.now().astimezone() - timedelta(minutes=30)
+        activity = staff.post("/api/v1/activities", json={
+            "type": "volunteer", "title": "志愿服务：手工签到", "station_id": station_id, "records_hours": True,
+            "starts_at": starts.isoformat(), "ends_at": (starts + timedelta(hours=3)).isoformat(),
+        }).raise_for_status().json()
+
+    page = browser.launch()
+    staff_login(page)
+    page.goto(f"/staff/scan?activity_id={activity['id']}")
+    page.wait_for_function(f"document.querySelector('[data-test=staff-activity]')?.value === '{activity['id']}'")
+    page.get_by_role("tab", name="查找党员").click()
+    page.locator("[data-test=member-search] input").fill("手工签到党员")
+    page.locator("[data-test=member-search] input").press("Enter")
+    page.locator(f"[data-test=manual-{member['id']}]").click()
+    page.wait_for_function("document.querySelector('[data-test=scan-headline]')?.textContent.includes('签到成功')")
+    page.get_by_text("签退", exact=True).click()
+    page.locator(f"[data-test=manual-{member['id']}]").click()
+    page.wait_for_function("document.querySelector('[data-test=scan-headline]')?.textContent.includes('签退成功')", timeout=20_000)
+    rows = live.sql("SELECT kind, method, status FROM checkins WHERE member_id = $1 ORDER BY kind", member["id"])
+    assert rows == [("in", "staff_manual", "accepted"), ("out", "staff_manual", "accepted")]
+
+    page.goto(f"/staff/activities/{activity['id']}/edit")
+    title = page.locator("[data-test=activity-title] input")
+    page.wait_for_function("document.querySelector('[data-test=activity-title] input')?.value === '志愿服务：手工签到'")
+    title.fill("志愿服务：手工签到（已改名）")
+    page.locator("[data-test=save-activity]").click()
+    page.get_by_text("志愿服务：手工签到（已改名）").wait_for()
+    assert page.locator("[data-test=present-count]").inner_text() == "1"
+    assert "手工签到" in page.locator("[data-test=attendance]").inner_text()
+
+    page.locator("[data-test=close-activity]").click()
+    page.locator(".van-dialog__confirm").click()
+    page.get_by_text("已结束").first.wait_for()
+    assert live.sql("SELECT status, title FROM activities WHERE id = $1", activity["id"]) == [("closed", "志愿服务：手工签到（已改名）")]
+
+
+def test_admin_adds_a_member_transfers_them_and_grants_a_role(live: Live, browser: Browser) -> None:
+    page = browser.launch()
+    staff_login(page, {"phone": "13800000000", "password": "hongyi-admin"})
+    page.goto("/staff/members")
+    page.locator("[data-test=add-member]").click()
+    dialog = page.locator(".van-dialog")
+    dialog.get_by_placeholder("必填").first.fill("新来的党员")
+    phone = f"136{int(time.time() * 1000) % 10**8:08d}"
+    dialog.locator("input[type=tel]").fill(phone)
+    dialog.locator("select").select_option(label="幸福里第一党支部")
+    dialog.locator(".van-dialog__confirm").click()
+    page.wait_for_url(re.compile(r"/staff/members/\d+$"))
+    member_id = int(page.url.rsplit("/", 1)[1])
+
+    target = live.org_id("和平苑第一党支部")
+    page.locator("select[aria-label='所在组织（转接）']").select_option(str(target))
+    page.get_by_role("button", name="保存").click()
+    page.get_by_text("已保存").wait_for()
+    assert live.sql("SELECT org_id, name FROM members WHERE id = $1", member_id) == [(target, "新来的党员")]
+
+    page.goto("/staff/admin")
+    page.get_by_role("tab", name="人员授权").click()
+    page.get_by_role("button", name="添加授权").click()
+    dialog = page.locator(".van-dialog")
+    dialog.locator("input[type=tel]").fill(phone)
+    dialog.locator("select[aria-label='服务站']").select_option(str(live.station_id("和平苑")))
+    dialog.locator(".van-dialog__confirm").click()
+    page.locator(".van-cell", has_text="新来的党员").wait_for()
+    assert "服务站工作人员 · 和平苑" in page.locator(".van-cell", has_text="新来的党员").inner_text()
+    grants = live.sql(
+        "SELECT g.role, g.station_id FROM role_grants g JOIN users u ON u.id = g.user_id WHERE u.phone = $1", phone
+    )
+    assert grants == [("staff", live.station_id("和平苑"))]
