@@ -10,6 +10,7 @@ from server.checkins.tables import Checkin, CheckinAttempt
 from server.hours.tables import VolunteerHours
 from server.members.tables import Member
 from server.orgs.tables import Org
+from server.pairings.tables import Pairing, PairingVisit
 from server.points.tables import LedgerEntry, PointRule, PointsTally
 from server.stations.tables import Kiosk, Station
 
@@ -32,6 +33,8 @@ APP_CONFIG = AppConfig(
         LedgerEntry,
         PointsTally,
         VolunteerHours,
+        Pairing,
+        PairingVisit,
     ],
     migration_dependencies=[],
     commands=[],
