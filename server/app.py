@@ -28,6 +28,7 @@ from server.health.routes import health
 from server.keys.keyring import KeyRing
 from server.keys.routes import jwks
 from server.keys.tokens import TokenService
+from server.leave import routes as leave
 from server.members.routes import MemberController
 from server.orgs.routes import OrgController
 from server.points import services as points
@@ -114,6 +115,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
             accounts.activate,
             accounts.me,
             accounts.GrantController,
+            leave.ask_leave,
+            leave.LeaveController,
             jwks,
             health,
             OrgController,

@@ -8,6 +8,7 @@ from server.accounts.tables import InviteCode, RefreshToken, RoleGrant, User
 from server.activities.tables import Activity
 from server.checkins.tables import Checkin, CheckinAttempt
 from server.hours.tables import VolunteerHours
+from server.leave.tables import LeaveRequest
 from server.members.tables import Member
 from server.orgs.tables import Org
 from server.pairings.tables import Pairing, PairingVisit
@@ -20,6 +21,7 @@ APP_CONFIG = AppConfig(
     table_classes=[
         Org,
         Member,
+        LeaveRequest,
         Station,
         Kiosk,
         User,

@@ -133,7 +133,7 @@ async def test_attendance_xlsx(world: World) -> None:
     assert ws["A1"].value == "主题党日：学习新修订的党章"
     assert ws["A2"].value.startswith(f"时间：{starts:%Y-%m-%d %H:%M}–") and "幸福里党员联络服务站" in ws["A2"].value
     assert ws["A3"].value == (
-        f"应到 {json_report['expected']} 人　出席 3 人　待审核 1 人　缺席 {json_report['expected'] - 4} 人"
+        f"应到 {json_report['expected']} 人　出席 3 人　待审核 1 人　请假 0 人　缺席 {json_report['expected'] - 4} 人"
     )
     header = [c.value for c in ws[5]]
     assert header == ["姓名", "支部", "状态", "方式", "签到时间", "签退时间"]
@@ -154,8 +154,8 @@ async def test_attendance_xlsx(world: World) -> None:
     formula_cell = next(row[0] for row in ws.iter_rows(min_row=6) if row[0].value == '=HYPERLINK("x")')
     assert formula_cell.data_type == "s"  # text, never a formula
     assert ws.cell(row=6, column=5).number_format == "yyyy-mm-dd hh:mm"
-    # the JSON endpoint is unchanged
-    assert set(json_report) == {"activity_id", "required", "expected", "present", "pending", "absent", "items"}
+    # the JSON endpoint keeps its fields (plus excused, from leave requests)
+    assert set(json_report) == {"activity_id", "required", "expected", "present", "pending", "absent", "excused", "items"}
 
     for api in (await world.staff_b(), await world.member(1)):
         denied = await api.get(f"/api/v1/activities/{activity_id}/attendance.xlsx")

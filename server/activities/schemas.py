@@ -82,7 +82,7 @@ class AttendanceItem(Output):
     member_id: int
     name: str
     org_name: str
-    state: str  # present | pending | absent
+    state: str  # present | pending | excused | absent
     method: str | None
     checked_in_at: datetime | None
     checked_out_at: datetime | None
@@ -96,6 +96,7 @@ class AttendanceOut(Output):
     pending: int
     absent: int
     items: list[AttendanceItem]
+    excused: int = 0
 
 
 class CloseOut(Output):

@@ -211,11 +211,27 @@ async def attendance(ctx: Context, user: Principal, activity_id: int) -> Attenda
                     member_id=member_id, name=name, org_name=org_name, state="absent", method=None,
                     checked_in_at=None, checked_out_at=None,
                 )
+    # Approved leave (请假) excuses a member who did not come.
+    excused = await ctx.db.fetch(
+        "SELECT lr.member_id, m.name, o.name FROM leave_requests lr JOIN members m ON m.id = lr.member_id"
+        " JOIN orgs o ON o.id = m.org_id WHERE lr.activity_id = $1 AND lr.status = 'approved'",
+        activity_id,
+    )
+    for member_id, name, org_name in excused:
+        item = items.get(member_id)
+        if item is None:
+            items[member_id] = AttendanceItem(
+                member_id=member_id, name=name, org_name=org_name, state="excused", method=None,
+                checked_in_at=None, checked_out_at=None,
+            )
+        elif item.state == "absent":
+            item.state = "excused"
     values = list(items.values())
     return AttendanceOut(
         activity_id=activity_id, required=activity.required, expected=expected,
         present=sum(1 for i in values if i.state == "present"), pending=sum(1 for i in values if i.state == "pending"),
-        absent=sum(1 for i in values if i.state == "absent"), items=values,
+        absent=sum(1 for i in values if i.state == "absent"), excused=sum(1 for i in values if i.state == "excused"),
+        items=values,
     )
 
 
@@ -245,7 +261,7 @@ async def attendance_xlsx(ctx: Context, user: Principal, activity_id: int) -> tu
         "　".join(
             ([f"应到 {report.expected} 人"] if report.required else [])
             + [f"出席 {report.present} 人", f"待审核 {report.pending} 人"]
-            + ([f"缺席 {report.absent} 人"] if report.required else [])
+            + ([f"请假 {report.excused} 人", f"缺席 {report.absent} 人"] if report.required else [])
         ),
     ]
     items = sorted(
@@ -296,6 +312,8 @@ async def _apply_absence(ctx: Context, activity_id: int, org_path: str, ends_at:
         "   AND c.status IN ('accepted', 'pending_review'))"
         " AND NOT EXISTS (SELECT 1 FROM points_ledger l WHERE l.member_id = m.id AND l.source_type = 'absence'"
         "   AND l.source_id = $2)"
+        " AND NOT EXISTS (SELECT 1 FROM leave_requests lr WHERE lr.member_id = m.id AND lr.activity_id = $2"
+        "   AND lr.status = 'approved')"
         " ORDER BY m.id",  # member locks always in id order: two closes cannot deadlock
         org_path + "%", activity_id,
     )
