@@ -348,3 +348,54 @@ def test_admin_adds_a_member_transfers_them_and_grants_a_role(live: Live, browse
         "SELECT g.role, g.station_id FROM role_grants g JOIN users u ON u.id = g.user_id WHERE u.phone = $1", phone
     )
     assert grants == [("staff", live.station_id("和平苑"))]
+
+
+def test_member_asks_leave_staff_approves_and_closing_spares_them(
+    live: Live, browser: Browser, second_browser: Browser
+) -> None:
+    member = live.activated_member("请假党员")
+    branch = live.org_id("幸福里第一党支部")
+    with api_login(live, STAFF_A) as staff:
+        starts = datetime.now().astimezone() + timedelta(hours=2)
+        activity = staff.post("/api/v1/activities", json={
+            "type": "branch_meeting", "title": "支部党员大会：请假测试", "station_id": live.station_id("幸福里"),
+            "org_id": branch, "required": True,
+            "starts_at": starts.isoformat(), "ends_at": (starts + timedelta(hours=2)).isoformat(),
+        }).raise_for_status().json()
+
+    phone = second_browser.launch()
+    login(phone, member)
+    wait_offline_ready(phone)
+    phone.goto(f"/activities/{activity['id']}")
+    phone.locator("[data-test=ask-leave]").click()
+    phone.locator("[data-test=leave-reason] textarea").fill("在外地照顾老人")
+    phone.locator(".van-dialog__confirm").click()
+    phone.locator("[data-test=leave-status]").wait_for()
+    assert "等待审批" in phone.locator("[data-test=leave-status]").inner_text()
+
+    page = browser.launch()
+    staff_login(page)
+    page.goto("/staff/review")
+    card = page.locator("[data-test=leave-item]", has_text="请假党员")
+    card.wait_for()
+    assert "在外地照顾老人" in card.inner_text()
+    card.locator("[data-test=approve-leave]").click()
+    page.locator(".van-dialog__confirm").click()
+    page.get_by_text("已批准请假").wait_for()
+
+    page.goto(f"/staff/activities/{activity['id']}")
+    page.locator("[data-test=excused-count]").wait_for()
+    page.wait_for_function("document.querySelector('[data-test=excused-count]').textContent === '1'", timeout=10_000)
+    page.locator("[data-test=close-activity]").click()
+    page.locator(".van-dialog__confirm").click()
+    page.get_by_text("缺席扣分").wait_for()
+    assert live.sql(
+        "SELECT count(*) FROM points_ledger WHERE member_id = $1 AND source_type = 'absence' AND source_id = $2",
+        member["id"], activity["id"],
+    ) == [(0,)]
+    penalised = live.sql("SELECT count(*) FROM points_ledger WHERE source_type = 'absence' AND source_id = $1", activity["id"])
+    assert penalised[0][0] > 0  # the others who neither came nor asked
+
+    phone.reload()
+    phone.locator("[data-test=leave-status]").wait_for()
+    assert "已批准" in phone.locator("[data-test=leave-status]").inner_text()

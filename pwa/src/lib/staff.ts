@@ -28,7 +28,11 @@ export interface Checkin {
   scanned_at: string; received_at: string; points: number
 }
 export interface AttendanceItem { member_id: number; name: string; org_name: string; state: string; method: string | null; checked_in_at?: string | null; checked_out_at?: string | null }
-export interface Attendance { activity_id: number; expected: number; present: number; pending: number; absent: number; items: AttendanceItem[] }
+export interface Attendance { activity_id: number; required: boolean; expected: number; present: number; pending: number; absent: number; excused: number; items: AttendanceItem[] }
+export interface LeaveRequest {
+  id: number; activity_id: number; activity_title: string; activity_starts_at: string; member_id: number; member_name: string
+  org_name: string; reason: string; status: string; created_at: string; decided_at: string | null; note: string | null; points_restored: number
+}
 export interface Kiosk { id: number; station_id: number; name: string; kid: string; status: string; created_at: string; revoked_at: string | null }
 export interface Grant { id: number; user_id: number; display_name: string; phone: string; role: string; org_id: number | null; station_id: number | null; scope_name: string }
 
@@ -49,5 +53,8 @@ export const stationActivities = (stationId: number, sinceDays = 1) =>
   api<Activity[]>(`/activities?station_id=${stationId}&since=${encodeURIComponent(new Date(Date.now() - sinceDays * 86400_000).toISOString())}&limit=200`)
 export const liveFeed = (stationId: number) => api<LiveFeed>(`/stations/${stationId}/live`)
 export const reviewQueue = () => api<Checkin[]>('/checkins/review')
+export const pendingLeave = () => api<LeaveRequest[]>('/leave-requests?status=pending')
+export const decideLeave = (id: number, approve: boolean, note: string) =>
+  api<LeaveRequest>(`/leave-requests/${id}/decision`, { method: 'POST', body: { approve, note } })
 export const decide = (id: number, accept: boolean, note: string) =>
   api<{ id: number; status: string; points_awarded: number; message: string }>(`/checkins/${id}/decision`, { method: 'POST', body: { accept, note } })
