@@ -7,7 +7,7 @@ from piccolo.conf.apps import AppConfig
 from server.accounts.tables import InviteCode, RefreshToken, RoleGrant, User
 from server.activities.tables import Activity
 from server.checkins.tables import Checkin, CheckinAttempt
-from server.hours.tables import VolunteerHours
+from server.hours.tables import HoursCorrection, VolunteerHours
 from server.leave.tables import LeaveRequest
 from server.members.tables import Member
 from server.orgs.tables import Org
@@ -37,6 +37,7 @@ APP_CONFIG = AppConfig(
         VolunteerHours,
         Pairing,
         PairingVisit,
+        HoursCorrection,
     ],
     migration_dependencies=[],
     commands=[],

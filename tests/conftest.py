@@ -31,7 +31,7 @@ PG_ADMIN_URL = os.environ.get("HONGYI_TEST_PG_URL", "postgresql://postgres@127.0
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 APP_TABLES = [
     "pairing_visits", "pairings", "leave_requests",
-    "volunteer_hours", "points_tally", "points_ledger", "point_rules", "checkins", "checkin_attempts", "activities",
+    "volunteer_hours_corrections", "volunteer_hours", "points_tally", "points_ledger", "point_rules", "checkins", "checkin_attempts", "activities",
     "invite_codes", "refresh_tokens", "role_grants", "users", "kiosks", "stations", "members", "orgs",
 ]
 
