@@ -25,6 +25,7 @@ from server.core.db import create_database
 from server.core.errors import EXCEPTION_HANDLERS
 from server.core.ratelimit import MemoryLimiter, RedisLimiter
 from server.health.routes import health
+from server.hours.routes import VolunteerHoursController, my_volunteer_hours
 from server.keys.keyring import KeyRing
 from server.keys.routes import jwks
 from server.keys.tokens import TokenService
@@ -128,6 +129,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
             my_checkins,
             my_points,
             PointsController,
+            VolunteerHoursController,
+            my_volunteer_hours,
         ],
     )
     cors = CORSConfig(allow_origins=list(settings.cors_origins), allow_credentials=False) if settings.cors_origins else None
