@@ -881,6 +881,20 @@ async def decide(
                         ctx, member_id=member_id, org_path=org_path, activity=activity, checkin_in_id=checked_in[0],
                         checkin_out_id=checkin_id, in_at=checked_in[1], out_at=scanned_at,
                     )
+            if activity is not None and kind == "in" and activity["records_hours"]:
+                # The check-out was accepted before this check-in: its hours were waiting for it.
+                from server.hours.services import record_hours
+
+                checked_out = await db.fetchrow(
+                    "SELECT id, scanned_at FROM checkins WHERE member_id = $1 AND activity_id = $2 AND kind = 'out'"
+                    " AND status = 'accepted' AND NOT EXISTS (SELECT 1 FROM volunteer_hours h WHERE h.checkin_in_id = $3)",
+                    member_id, activity["id"], checkin_id,
+                )
+                if checked_out is not None:
+                    points_awarded += await record_hours(
+                        ctx, member_id=member_id, org_path=org_path, activity=activity, checkin_in_id=checkin_id,
+                        checkin_out_id=checked_out[0], in_at=scanned_at, out_at=checked_out[1],
+                    )
             final_status = "accepted"
             message = "审核通过" + (f"，积分 +{_fmt(points_awarded)}" if points_awarded else "")
             activity_id = target
