@@ -31,9 +31,11 @@ VISITS = (
 )
 INDEXES = [
     ("ix_pairings_member", "CREATE INDEX ix_pairings_member ON pairings (member_id, status)"),
+    # One visit per (member, client_uuid), led by client_uuid so that "is this uuid someone else's?" is an
+    # index lookup as well (the same pair as ux_attempts_uuid_member of check-ins).
     (
         "ux_pairing_visits_member_uuid",
-        "CREATE UNIQUE INDEX ux_pairing_visits_member_uuid ON pairing_visits (member_id, client_uuid)",
+        "CREATE UNIQUE INDEX ux_pairing_visits_member_uuid ON pairing_visits (client_uuid, member_id)",
     ),
     ("ix_pairing_visits_pairing", "CREATE INDEX ix_pairing_visits_pairing ON pairing_visits (pairing_id, visited_at)"),
     (
