@@ -32,6 +32,7 @@ from server.keys.tokens import TokenService
 from server.leave import routes as leave
 from server.members.routes import MemberController
 from server.orgs.routes import OrgController
+from server.pairings.routes import PairingController
 from server.points import services as points
 from server.points.routes import PointsController, my_points
 from server.settings import Settings
@@ -129,6 +130,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             my_checkins,
             my_points,
             PointsController,
+            PairingController,
             VolunteerHoursController,
             my_volunteer_hours,
         ],
