@@ -21,17 +21,26 @@ export interface CheckinResult {
 export interface OutboxItem {
   client_uuid: string
   owner_id: number
-  channel: 'self' | 'staff'
+  channel: 'self' | 'staff' | 'visit'
   token: string // the scanned code (self) or member card code (staff, may be empty for by-hand)
   member_id?: number // staff by hand: the member chosen from search
   scanned_at: string // RFC 3339 with the phone's offset
   kind: 'in' | 'out'
   activity_id?: number
   label: string // what the member saw: activity title or station name
+  visit?: VisitPayload // channel 'visit': a 一帮一 visit record
   state: ItemState
   created_ms: number
   result?: CheckinResult
   synced_ms?: number
+}
+
+/** A 一帮一 visit written on the phone (sent to POST /pairings/{id}/visits, idempotent by client_uuid). */
+export interface VisitPayload {
+  pairing_id: number
+  mode: string
+  content: string
+  help_given?: string
 }
 
 interface HongyiDB extends DBSchema {

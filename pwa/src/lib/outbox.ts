@@ -109,13 +109,31 @@ function staffWireItem(item: OutboxItem) {
   return wire
 }
 
+interface VisitAnswer { id: number; status: string }
+
+/** A visit record: the server answers 201 (new) or 200 (a replay of the same client_uuid). */
+async function sendVisit(item: OutboxItem): Promise<CheckinResult & { client_uuid: string }> {
+  const visit = item.visit!
+  const body: Record<string, unknown> = { client_uuid: item.client_uuid, visited_at: item.scanned_at, mode: visit.mode, content: visit.content }
+  if (visit.help_given) body.help_given = visit.help_given
+  const answer = await api<VisitAnswer>(`/pairings/${visit.pairing_id}/visits`, { method: 'POST', body })
+  const verified = answer.status === 'approved'
+  return {
+    client_uuid: item.client_uuid, status: verified ? 'accepted' : 'pending_review', reason: null,
+    message: verified ? '走访已核实' : '走访记录已提交，等待工作人员核实', points_awarded: 0,
+    checkin_id: answer.id, activity_id: null, station_id: null,
+  }
+}
+
 /**
- * Sends one item alone: staff check-ins (one per request), and self items the server refused as a
- * whole batch (4xx), to isolate the bad one.
+ * Sends one item alone: staff check-ins and visits (one per request), and self items the server
+ * refused as a whole batch (4xx), to isolate the bad one.
  */
 async function sendAlone(item: OutboxItem): Promise<void> {
   try {
-    const result = item.channel === 'staff'
+    const result = item.channel === 'visit'
+      ? await sendVisit(item)
+      : item.channel === 'staff'
       ? await api<CheckinResult & { client_uuid: string }>('/checkins/staff', { method: 'POST', body: staffWireItem(item) })
       : await api<CheckinResult & { client_uuid: string }>('/checkins', { method: 'POST', body: wireItem(item) })
     await store([{ ...result, client_uuid: item.client_uuid }])
@@ -142,7 +160,7 @@ export async function flush(): Promise<FlushOutcome> {
     const own = queued.filter((i) => i.channel === 'self')
     const all: CheckinResult[] = []
     try {
-      for (const item of queued.filter((i) => i.channel === 'staff')) {
+      for (const item of queued.filter((i) => i.channel !== 'self')) {
         await sendAlone(item)
         announce()
       }
