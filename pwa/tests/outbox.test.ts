@@ -106,6 +106,30 @@ describe('flush', () => {
   })
 })
 
+describe('staff and visit items', () => {
+  it('sends staff check-ins one by one and visits to their pairing, keeping each result', async () => {
+    await enqueue({ client_uuid: 'staff-card-1', owner_id: 7, channel: 'staff', token: 'm.b.c', activity_id: 5, scanned_at: new Date().toISOString(), kind: 'in', label: '党员证' })
+    await enqueue({ client_uuid: 'staff-hand-1', owner_id: 7, channel: 'staff', token: '', member_id: 42, activity_id: 5, scanned_at: new Date().toISOString(), kind: 'out', label: '张三' })
+    await enqueue({ client_uuid: 'visit-0001', owner_id: 7, channel: 'visit', token: '', scanned_at: new Date().toISOString(), kind: 'in', label: '走访', visit: { pairing_id: 9, mode: 'home', content: '看望' } })
+    const calls = mockFetch((url, init) => {
+      const body = JSON.parse(init.body as string)
+      if (url.endsWith('/pairings/9/visits')) return json({ id: 77, status: 'pending' }, 201)
+      return json({ client_uuid: body.client_uuid, status: 'accepted', reason: null, message: '签到成功', points_awarded: 1, checkin_id: 1, activity_id: 5, station_id: 1 })
+    })
+    expect((await flush()).kind).toBe('done')
+    const byUrl = Object.fromEntries(calls.map((c) => [c.body.client_uuid, c]))
+    expect(byUrl['staff-card-1'].url).toBe('/api/v1/checkins/staff')
+    expect(byUrl['staff-card-1'].body.member_token).toBe('m.b.c')
+    expect(byUrl['staff-hand-1'].body).toMatchObject({ member_id: 42, kind: 'out', activity_id: 5 })
+    expect(byUrl['staff-hand-1'].body.member_token).toBeUndefined()
+    expect(byUrl['visit-0001'].url).toBe('/api/v1/pairings/9/visits')
+    expect(byUrl['visit-0001'].body).toMatchObject({ mode: 'home', content: '看望' })
+    const visit = await (await db()).get('outbox', 'visit-0001')
+    expect(visit?.result?.status).toBe('pending_review')
+    expect(await countQueued(7)).toBe(0)
+  })
+})
+
 describe('tokens and time', () => {
   it('extracts the token from a poster URL or takes it bare', () => {
     expect(extractToken('https://hy.example.cn/q/aa.bb.cc?from=wechat')).toBe('aa.bb.cc')
