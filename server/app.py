@@ -35,6 +35,7 @@ from server.orgs.routes import OrgController
 from server.pairings.routes import PairingController
 from server.points import services as points
 from server.points.routes import PointsController, my_points
+from server.reports.routes import ReportController
 from server.settings import Settings
 from server.stations.routes import StationController, revoke_kiosk
 from server.web import routes as web
@@ -133,6 +134,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             PairingController,
             VolunteerHoursController,
             my_volunteer_hours,
+            ReportController,
         ],
     )
     cors = CORSConfig(allow_origins=list(settings.cors_origins), allow_credentials=False) if settings.cors_origins else None
