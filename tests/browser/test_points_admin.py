@@ -45,3 +45,20 @@ def test_secretary_rewards_and_deducts_with_a_reason(live: Live, browser: Browse
     screenshot_both(page, live, "staff-adjust")
     rows = live.sql("SELECT delta, reason FROM points_ledger WHERE member_id = $1 ORDER BY id", member["id"])
     assert [(float(d), r) for d, r in rows] == [(3.0, "社区防汛表现突出"), (-1.0, "党费逾期三个月")]
+
+
+def test_reports_download_from_the_panel(live: Live, browser: Browser, tmp_path) -> None:
+    from openpyxl import load_workbook
+
+    page = browser.launch()
+    staff_login(page, SECRETARY)
+    page.goto("/staff/reports")
+    screenshot_both(page, live, "staff-reports")
+    for report, sheet_hint in (("points", "积分"), ("attendance", "")):
+        with page.expect_download() as download:
+            page.locator(f"[data-test=report-{report}]").click()
+        path = tmp_path / f"{report}.xlsx"
+        download.value.save_as(path)
+        assert download.value.suggested_filename.endswith(".xlsx")
+        book = load_workbook(path, read_only=True)
+        assert book.sheetnames and (not sheet_hint or any(sheet_hint in name for name in book.sheetnames)), book.sheetnames
