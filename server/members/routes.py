@@ -2,15 +2,18 @@ import asyncio
 from typing import Annotated, Literal
 
 from litestar import Controller, Request, Response, get, patch, post
+from litestar.datastructures import UploadFile
+from litestar.exceptions import HTTPException
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
 from server.accounts.schemas import InviteOut
 from server.accounts.services import create_invite
 from server.core.context import Ctx
-from server.core.errors import forbidden
+from server.core.downloads import XLSX, content_disposition
+from server.core.errors import APIError, forbidden
 from server.core.qr import card_svg, qr_png
-from server.members import services
-from server.members.schemas import MemberIn, MemberOut, MemberPatch
+from server.members import importer, services
+from server.members.schemas import ImportOut, MemberIn, MemberOut, MemberPatch
 from server.members.schemas import MemberStatus
 
 
@@ -34,6 +37,34 @@ class MemberController(Controller):
     @post("/", summary="Create a member (and their not-yet-activated login)")
     async def create_member(self, request: Request, ctx: Ctx, data: JSONBody[MemberIn]) -> MemberOut:
         return await services.create_member(ctx, request.user, data)
+
+    @post(
+        "/import", status_code=200, request_max_body_size=importer.MAX_BYTES + 256 * 1024,
+        summary="Import members from xlsx/csv (multipart field `file`, or the raw file as text/csv or xlsx); all or nothing",
+        description=(
+            "Columns (Chinese headers): 姓名, 手机号, 所在支部 (name or org id in my subtrees) required; 党员类型 (正式/预备), "
+            "入党日期, 转正日期, 性别, 出生日期, 身份证号, 标签 optional. `dry_run=true` (default) only checks: "
+            "200 `{ok, dry_run, rows, created, error_count, errors: [{row, column, message}]}`. `dry_run=false` imports "
+            "every row in one transaction (201) or nothing (422 `import_invalid` with the same error list). "
+            "Files over 5 MiB or 10 000 rows: 413."
+        ),
+    )
+    async def import_members(
+        self, request: Request, ctx: Ctx, dry_run: Annotated[bool, QueryParameter(description="only check (default)")] = True,
+    ) -> Response[ImportOut]:
+        importer.require_manager(request.user)
+        content = await _upload(request)
+        result = await importer.import_members(ctx, request.user, content, dry_run=dry_run)
+        return Response(result, status_code=201 if result.created else 200, headers={"Cache-Control": "no-store"})
+
+    @get("/import/template.xlsx", summary="The import template: 党员信息 (headers), 填写说明, 组织列表 (my orgs with ids)")
+    async def import_template(self, request: Request, ctx: Ctx) -> Response[bytes]:
+        body = await importer.template(ctx, request.user)
+        headers = {
+            "Content-Disposition": content_disposition("党员导入模板.xlsx", "member-import-template.xlsx"),
+            "Cache-Control": "private, no-store",
+        }
+        return Response(body, media_type=XLSX, headers=headers)
 
     @get("/{member_id:int}", summary="One member")
     async def get_member(self, request: Request, ctx: Ctx, member_id: FromPath[int]) -> MemberOut:
@@ -63,3 +94,28 @@ class MemberController(Controller):
             return Response(await asyncio.to_thread(qr_png, url), media_type="image/png", headers=headers)
         body = await asyncio.to_thread(card_svg, member.name, member.org_name, url)
         return Response(body, media_type="image/svg+xml", headers=headers)
+
+
+async def _upload(request: Request) -> bytes:
+    """The file of a multipart form (field ``file``) or the raw body (text/csv or the xlsx type)."""
+    media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    try:
+        if media_type == "multipart/form-data":
+            form = await request.form()
+            upload = form.get("file")
+            if not isinstance(upload, UploadFile):
+                raise APIError(400, "file_missing", "请在表单字段 file 中上传 xlsx 或 csv 文件")
+            content = await upload.read()
+        elif media_type in importer.XLSX_TYPES or media_type in importer.CSV_TYPES or media_type == "application/octet-stream":
+            content = await request.body()
+        else:
+            raise APIError(415, "unsupported_media_type", "请上传 xlsx 或 csv 文件（multipart 字段 file，或 text/csv / xlsx 请求体）")
+    except HTTPException as exc:
+        if exc.status_code == 413:
+            raise importer.too_large() from exc
+        raise APIError(400, "bad_upload", "上传内容不完整或格式不正确，请重新上传") from exc
+    if len(content) > importer.MAX_BYTES:
+        raise importer.too_large()
+    if not content.strip():
+        raise APIError(400, "empty_file", "上传的文件是空的")
+    return content

@@ -62,3 +62,18 @@ class MemberOut(Output):
     tags: list[str]
     card_version: int
     activated: bool
+
+
+class ImportErrorOut(Output):
+    row: int  # as the sheet shows it (header = row 1)
+    column: str  # the Chinese header, or "" for the whole row/file
+    message: str
+
+
+class ImportOut(Output):
+    ok: bool
+    dry_run: bool
+    rows: int  # data rows in the file (blank rows not counted)
+    created: int  # members created (0 on a dry run)
+    error_count: int
+    errors: list[ImportErrorOut]  # at most 1000

@@ -3,6 +3,7 @@ org (to find and check in members by name), a member only themself. Out of scope
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import msgspec
@@ -96,27 +97,34 @@ async def create_member(ctx: Context, user: Principal, data: MemberIn) -> Member
     org_path = await _org_path(ctx, user, data.org_id)
     if data.group_id is not None:
         await _org_path(ctx, user, data.group_id)
-    now = utcnow()
     async with ctx.db.transaction():
-        if await ctx.db.fetchval("SELECT id FROM users WHERE phone = $1", data.phone) is not None:
-            raise conflict("phone_taken", "该手机号已被其他账号使用")
-        id_hash, last4 = _id_card(ctx, data.id_card)
-        member_id = await ctx.db.fetchval(
-            "INSERT INTO members (name, gender, birth_date, phone, id_card_hash, id_card_last4, join_date, full_date,"
-            " member_type, status, org_id, org_path, group_id, tags, card_version, created_at, updated_at)"
-            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, 1, $15, $15) RETURNING id",
-            data.name, data.gender, data.birth_date, data.phone, id_hash, last4, data.join_date, data.full_date,
-            data.member_type, data.status, data.org_id, org_path, data.group_id, _tags(ctx, data.tags), now,
-        )
-        await ctx.db.execute(
-            "INSERT INTO users (phone, display_name, password_hash, member_id, is_active, created_at)"
-            " VALUES ($1, $2, NULL, $3, $4, $5)",
-            data.phone, data.name, member_id, True, now,
-        )
-        if data.status in ACTIVE_STATUSES:
-            await points.ensure_member_tally(ctx, member_id, org_path)
+        member_id = await insert_member(ctx, data, org_path, utcnow())
     member, _ = await visible_member(ctx, user, member_id)
     return member
+
+
+async def insert_member(ctx: Context, data: MemberIn, org_path: str, now: datetime) -> int:
+    """The member row, their login (no password until activated) and, if active, a zero tally row.
+    The caller holds a write unit and has checked the org (``org_path``) is in scope. Shared by
+    ``POST /members`` and the import, so both create exactly the same rows."""
+    if await ctx.db.fetchval("SELECT id FROM users WHERE phone = $1", data.phone) is not None:
+        raise conflict("phone_taken", "该手机号已被其他账号使用")
+    id_hash, last4 = _id_card(ctx, data.id_card)
+    member_id = await ctx.db.fetchval(
+        "INSERT INTO members (name, gender, birth_date, phone, id_card_hash, id_card_last4, join_date, full_date,"
+        " member_type, status, org_id, org_path, group_id, tags, card_version, created_at, updated_at)"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, 1, $15, $15) RETURNING id",
+        data.name, data.gender, data.birth_date, data.phone, id_hash, last4, data.join_date, data.full_date,
+        data.member_type, data.status, data.org_id, org_path, data.group_id, _tags(ctx, data.tags), now,
+    )
+    await ctx.db.execute(
+        "INSERT INTO users (phone, display_name, password_hash, member_id, is_active, created_at)"
+        " VALUES ($1, $2, NULL, $3, $4, $5)",
+        data.phone, data.name, member_id, True, now,
+    )
+    if data.status in ACTIVE_STATUSES:
+        await points.ensure_member_tally(ctx, member_id, org_path)
+    return int(member_id)
 
 
 def _tags(ctx: Context, tags: list[str]) -> list[str]:
