@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parent.parent
 PG_ADMIN_URL = os.environ.get("HONGYI_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 APP_TABLES = [
-    "pairing_visits", "pairings", "leave_requests",
+    "pairing_visits", "pairings", "leave_requests", "points_tally_period", "attendance_tally", "point_rule_versions",
     "volunteer_hours_corrections", "volunteer_hours", "points_tally", "points_ledger", "point_rules", "checkins", "checkin_attempts", "activities",
     "invite_codes", "refresh_tokens", "role_grants", "users", "kiosks", "stations", "members", "orgs",
 ]
