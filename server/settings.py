@@ -31,6 +31,19 @@ def _int(env: dict[str, str], name: str, default: int, minimum: int = 0) -> int:
     return value
 
 
+def _fraction(env: dict[str, str], name: str, default: float) -> float:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise SettingsError(f"{name}={raw!r} is not a number (a fraction such as 0.2)") from None
+    if not 0 <= value <= 1:
+        raise SettingsError(f"{name}={value} must be a fraction between 0 and 1 (0.2 = 20 %)")
+    return value
+
+
 @dataclass(frozen=True)
 class Settings:
     database_url: str
@@ -47,6 +60,8 @@ class Settings:
     invite_days: int = 14
     login_attempts_per_minute: int = 10
     points_base: int = 60
+    race_top: float = 0.2  # 赛马: share of ranked branches banded 先进 (top places)
+    race_bottom: float = 0.2  # … and 后进 (bottom places)
     sqlite_synchronous: str = "NORMAL"
     pg_pool_size: int = 10
     cors_origins: tuple[str, ...] = field(default_factory=tuple)
@@ -101,6 +116,10 @@ class Settings:
         hard = _int(env, "OFFLINE_HARD_DAYS", 30, 1)
         if hard * 24 <= soft:
             raise SettingsError("OFFLINE_HARD_DAYS must be longer than OFFLINE_SOFT_HOURS")
+        race_top = _fraction(env, "HONGYI_RACE_TOP", 0.2)
+        race_bottom = _fraction(env, "HONGYI_RACE_BOTTOM", 0.2)
+        if race_top + race_bottom > 1:
+            raise SettingsError("HONGYI_RACE_TOP + HONGYI_RACE_BOTTOM must not exceed 1")
         origins = tuple(o.strip().rstrip("/") for o in (env.get("CORS_ORIGINS") or "").split(",") if o.strip())
         proxies = tuple(p.strip() for p in (env.get("TRUSTED_PROXIES") or "").split(",") if p.strip())
         return cls(
@@ -118,6 +137,8 @@ class Settings:
             invite_days=_int(env, "INVITE_DAYS", 14, 1),
             login_attempts_per_minute=_int(env, "LOGIN_ATTEMPTS_PER_MINUTE", 10, 1),
             points_base=_int(env, "POINTS_BASE", 60, 0),
+            race_top=race_top,
+            race_bottom=race_bottom,
             sqlite_synchronous=synchronous,
             pg_pool_size=_int(env, "PG_POOL_SIZE", 10, 1),
             cors_origins=origins,
