@@ -182,7 +182,7 @@ async def update_member(ctx: Context, user: Principal, member_id: int, data: Mem
             if status in ACTIVE_STATUSES:
                 await points.rebuild_member_tallies(ctx, member_id)
             else:  # only active members are ranked
-                await ctx.db.execute("DELETE FROM points_tally WHERE member_id = $1", member_id)
+                await points.drop_member_tallies(ctx, member_id)
         await ctx.db.execute("UPDATE members SET updated_at = $1 WHERE id = $2", now, member_id)
         if "status" in changes:
             # 转出/历史 switch the login off; any other status (e.g. a member transferred back) switches it on.
