@@ -23,6 +23,7 @@ from server.core import xlsx
 from server.core.qr import qr_version
 from server.core.sql import Where
 from server.core.timeutil import utcnow
+from server.points import race as points_race
 from server.points import services as points
 from server.stations.services import reachable_station
 
@@ -298,6 +299,7 @@ async def close_activity(ctx: Context, user: Principal, activity_id: int) -> Clo
             )
         if bool(row[12]):
             penalised = await _apply_absence(ctx, activity_id, row[18], row[9], user.user_id)
+            await points_race.count_closed_activity(ctx, activity_id)  # 赛马 attendance, once
     return CloseOut(activity_id=activity_id, status="closed", absentees_penalised=penalised, already_closed=already)
 
 

@@ -25,6 +25,7 @@ from server.core.sql import placeholders
 from server.core.timeutil import utcnow
 from server.keys.keyring import b64url_decode, public_key_from_jwk
 from server.keys.tokens import KIOSK_KID_PREFIX, TokenError, extract_token, unverified_header
+from server.points import race as points_race
 from server.points import services as points
 
 MEETING_TYPES = {
@@ -835,6 +836,10 @@ async def decide(
         status = await db.fetchval("SELECT status FROM checkins WHERE id = $1", checkin_id)
         if status != "pending_review":
             raise conflict("already_decided", "该签到已处理，不能重复审核")
+        # 赛马 attendance of a closed required activity: the state before, moved after the decision.
+        target_activity = activity_id if (accept and activity_id is not None) else current_activity
+        attendance = {a: await points_race.attendance_state(ctx, a, member_id)
+                      for a in {current_activity, target_activity} if a is not None and kind == "in"}
         now = utcnow()
         points_awarded = 0.0
         if not accept:
@@ -898,6 +903,8 @@ async def decide(
             final_status = "accepted"
             message = "审核通过" + (f"，积分 +{_fmt(points_awarded)}" if points_awarded else "")
             activity_id = target
+        for attendance_activity, before in attendance.items():
+            await points_race.attendance_changed(ctx, attendance_activity, member_id, before)
         # The attempt that produced this pending record now answers replays with the decision.
         await db.execute(
             "UPDATE checkin_attempts SET status = $1, points_awarded = $2, message = $3, activity_id = $4"

@@ -17,6 +17,7 @@ from server.core.errors import APIError, not_found
 from server.core.sql import Where
 from server.core.timeutil import utcnow
 from server.leave.schemas import LeaveDecisionIn, LeaveIn, LeaveOut
+from server.points import race as points_race
 from server.points import services as points
 
 LATE_LIMIT = timedelta(hours=24)
@@ -121,6 +122,7 @@ async def decide(ctx: Context, user: Principal, leave_id: int, data: LeaveDecisi
     restored = 0.0
     async with ctx.db.transaction():
         await ctx.db.lock_member(row[4])
+        attendance = await points_race.attendance_state(ctx, row[1], row[4])
         changed = await ctx.db.fetchval(
             "UPDATE leave_requests SET status = $1, decided_by = $2, decided_at = $3, note = $4"
             " WHERE id = $5 AND status = 'pending' RETURNING id",
@@ -130,6 +132,7 @@ async def decide(ctx: Context, user: Principal, leave_id: int, data: LeaveDecisi
             raise APIError(409, "already_decided", "该请假申请已处理过")
         if data.approve:
             restored = await _restore_absence(ctx, user, row[4], row[1])
+            await points_race.attendance_changed(ctx, row[1], row[4], attendance)  # absent → excused
     return _out(await _one(ctx, leave_id), restored)
 
 
