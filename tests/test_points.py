@@ -57,7 +57,7 @@ async def test_day_cap_for_volunteer_hours_is_partial_and_per_local_day(world: W
 async def test_month_cap_boundary(world: World) -> None:
     admin = await world.admin()
     created = await admin.post("/api/v1/points/rules", json={
-        "code": "monthly_test", "name": "每月上限测试", "category": "reward", "trigger": "monthly_test", "points": 2,
+        "code": "monthly_test", "name": "每月上限测试", "category": "reward", "trigger": "other", "points": 2,
         "cap_month": 3,
     })
     assert created.status_code == 201, created.text
@@ -122,9 +122,10 @@ async def test_leaderboard_ranks_ties_and_subtree(world: World) -> None:
     assert board["rows"][0]["total"] == 68 and board["rows"][0]["star"] == 1
     member = await world.member(2)
     mine = (await member.get("/api/v1/me/points")).json()
-    assert mine["rank"] == 1  # tied first inside 第一党小组 (members 1–4)
+    # ranked in the branch (幸福里第一党支部: the 党小组 members 1–4, and 5, 9, …): member 5 leads with 8
+    assert mine["rank"] == 2 and mine["rank_org_name"] == "幸福里第一党支部"
     # a member may read the board of their own branch, not of another
-    branch = await world.ctx.db.fetchval("SELECT parent_id FROM orgs WHERE id = $1", mine["rank_org_id"])
+    branch = mine["rank_org_id"]
     assert (await member.get("/api/v1/points/leaderboard", params={"org_id": branch})).status_code == 200
     other_branch = await world.ctx.db.fetchval("SELECT org_id FROM members WHERE id = $1", await world.member_id(7))
     assert (await member.get("/api/v1/points/leaderboard", params={"org_id": other_branch})).status_code == 404
