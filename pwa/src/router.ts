@@ -18,6 +18,7 @@ export const router = createRouter({
     { path: '/pairings', name: 'pairings', component: () => import('./views/PairingsView.vue'), meta: { title: '一帮一结对' } },
     { path: '/pairings/:id', name: 'pairing', component: () => import('./views/PairingView.vue'), meta: { title: '结对详情' } },
     { path: '/hours', name: 'hours', component: () => import('./views/MyHoursView.vue'), meta: { title: '志愿服务时长' } },
+    { path: '/staff/import', name: 'staff-import', component: () => import('./views/staff/ImportView.vue'), meta: { title: '批量导入党员', staff: true } },
     { path: '/staff/reports', name: 'staff-reports', component: () => import('./views/staff/ReportsView.vue'), meta: { title: '报表导出', staff: true } },
     { path: '/staff/rules', name: 'staff-rules', component: () => import('./views/staff/RulesView.vue'), meta: { title: '积分规则', staff: true } },
     { path: '/staff/adjust', name: 'staff-adjust', component: () => import('./views/staff/AdjustView.vue'), meta: { title: '积分奖惩', staff: true } },

@@ -62,3 +62,32 @@ def test_reports_download_from_the_panel(live: Live, browser: Browser, tmp_path)
         assert download.value.suggested_filename.endswith(".xlsx")
         book = load_workbook(path, read_only=True)
         assert book.sheetnames and (not sheet_hint or any(sheet_hint in name for name in book.sheetnames)), book.sheetnames
+
+
+def test_member_import_checks_rows_then_imports_all_or_nothing(live: Live, browser: Browser, tmp_path) -> None:
+    import time as _time
+
+    stamp = int(_time.time() * 1000) % 10**7
+    bad = tmp_path / "bad.csv"
+    bad.write_text(f"姓名,手机号,所在支部,党员类型\n导入甲,135{stamp:08d},幸福里第一党支部,正式\n导入乙,123,幸福里第一党支部,正式\n", encoding="utf-8")
+    good = tmp_path / "good.csv"
+    good.write_text(f"姓名,手机号,所在支部,党员类型\n导入甲,135{stamp:08d},幸福里第一党支部,正式\n导入乙,135{stamp + 1:08d},幸福里第一党支部,预备\n", encoding="utf-8")
+
+    page = browser.launch()
+    staff_login(page, SECRETARY)
+    page.goto("/staff/import")
+    page.locator("[data-test=import-file]").set_input_files(str(bad))
+    page.locator("[data-test=import-check]").click()
+    error = page.locator("[data-test=import-error]").first
+    error.wait_for()
+    assert "第 3 行" in error.inner_text() and "手机号" in error.inner_text()
+    assert page.locator("[data-test=import-run]").is_disabled()
+    screenshot_both(page, live, "staff-import")
+
+    page.locator("[data-test=import-file]").set_input_files(str(good))
+    page.locator("[data-test=import-check]").click()
+    page.get_by_text("检查通过").wait_for()
+    page.locator("[data-test=import-run]").click()
+    page.get_by_text("已导入 2 名党员").first.wait_for()
+    rows = live.sql("SELECT name, member_type FROM members WHERE name LIKE '导入%' ORDER BY name")
+    assert sorted(rows) == sorted([("导入甲", "formal"), ("导入乙", "probationary")])
