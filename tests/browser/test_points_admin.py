@@ -91,3 +91,29 @@ def test_member_import_checks_rows_then_imports_all_or_nothing(live: Live, brows
     page.get_by_text("已导入 2 名党员").first.wait_for()
     rows = live.sql("SELECT name, member_type FROM members WHERE name LIKE '导入%' ORDER BY name")
     assert sorted(rows) == sorted([("导入甲", "formal"), ("导入乙", "probationary")])
+
+
+def test_branch_race_with_trend_and_member_leaderboard(live: Live, browser: Browser, second_browser: Browser) -> None:
+    from tests.browser.conftest import login
+
+    member = live.activated_member("排名党员")
+    live.admin.post("/api/v1/points/adjustments", json={"member_id": member["id"], "delta": 5, "reason": "排行测试奖励"}).raise_for_status()
+
+    page = browser.launch()
+    staff_login(page, ADMIN)
+    page.goto("/staff/race")
+    rows = page.locator("[data-test=race] .van-cell")
+    rows.first.wait_for()
+    assert rows.count() >= 4
+    assert set(page.locator("[data-test=band]").all_inner_texts()) <= {"先进", "中间", "后进"}
+    assert page.locator("[data-test=trend-chart] path").count() >= 1
+    assert "幸福里第一党支部" in page.locator("[data-test=race]").inner_text()
+    screenshot_both(page, live, "staff-race")
+
+    phone = second_browser.launch()
+    login(phone, member)
+    phone.goto("/rankings")
+    board = phone.locator("[data-test=leaderboard]")
+    board.wait_for()
+    mine = board.locator(".van-cell", has_text="排名党员")
+    assert "65" in mine.inner_text()  # base 60 + 5
