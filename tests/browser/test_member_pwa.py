@@ -220,7 +220,7 @@ def test_activation_large_font_card_and_installability(live: Live, browser: Brow
     screenshot(page, live, "card")
 
     page.goto("/pairings")
-    page.wait_for_function("document.querySelector('[data-test=pairings-notice]')?.textContent.includes('即将开放')")
+    page.get_by_text("暂无结对，请联系支部书记安排").wait_for()
 
     cdp = browser.context.new_cdp_session(page)
     errors = cdp.send("Page.getInstallabilityErrors")["installabilityErrors"]
