@@ -93,6 +93,31 @@ async def test_leave_approved_after_the_close_restores_the_points_with_a_reversa
         " ORDER BY id", member_id, activity["id"],
     )
     assert [float(r[0]) for r in rows] == [-2.0, 2.0] and rows[1][1] is not None  # appended, never deleted
+    kept_rule = await world.ctx.db.fetch(
+        "SELECT rule_id, rule_version FROM points_ledger WHERE member_id = $1 AND source_type = 'absence' AND source_id = $2",
+        member_id, activity["id"],
+    )
+    assert kept_rule[0] == kept_rule[1] and kept_rule[0][0] is not None  # the reversal names the rule it undoes
+    # Other members' absence entries for the same activity are untouched.
+    others = await world.ctx.db.fetchval(
+        "SELECT count(*) FROM points_ledger WHERE source_type = 'absence' AND source_id = $1 AND reverses_id IS NOT NULL",
+        activity["id"],
+    )
+    assert others == 1
+
+
+async def test_nobody_approves_their_own_leave(world: World) -> None:
+    activity = await _required_activity(world)
+    admin = await world.admin()
+    granted = await admin.post("/api/v1/grants", json={"phone": "13900000001", "role": "staff", "station_id": world.ids["station_a"]})
+    assert granted.status_code == 201, granted.text
+    member_and_staff = await world.member(1)  # a member who is also staff of the activity's station
+    asked = await member_and_staff.post(f"/api/v1/activities/{activity['id']}/leave-requests", json={"reason": "外出"})
+    assert asked.status_code == 201
+    own = await member_and_staff.post(f"/api/v1/leave-requests/{asked.json()['id']}/decision", json={"approve": True})
+    assert own.status_code == 403 and own.json()["code"] == "own_request"
+    staff = await world.staff_a()
+    assert (await staff.post(f"/api/v1/leave-requests/{asked.json()['id']}/decision", json={"approve": True})).status_code == 200
 
 
 async def test_leave_rules_and_bad_input(world: World) -> None:

@@ -116,9 +116,11 @@ async def decide(ctx: Context, user: Principal, leave_id: int, data: LeaveDecisi
     row = await _one(ctx, leave_id)
     if row is None:
         raise not_found("请假申请")
-    activity, activity_row = await visible_activity(ctx, user, row[1], manage=True)
+    await visible_activity(ctx, user, row[1], manage=True)
     if not user.is_staff_like:
         raise not_found("请假申请")
+    if row[4] == user.member_id:  # like hours, visits and adjustments: nobody decides their own
+        raise APIError(403, "own_request", "不能审批自己的请假申请")
     restored = 0.0
     async with ctx.db.transaction():
         await ctx.db.lock_member(row[4])
@@ -138,24 +140,9 @@ async def decide(ctx: Context, user: Principal, leave_id: int, data: LeaveDecisi
 
 async def _restore_absence(ctx: Context, user: Principal, member_id: int, activity_id: int) -> float:
     """Leave approved after the close: reverse this member's absence entry for the activity."""
-    entries = await ctx.db.fetch(
-        "SELECT l.id, l.rule_id, l.rule_version, l.delta, l.occurred_at FROM points_ledger l"
-        " WHERE l.member_id = $1 AND l.source_type = 'absence' AND l.source_id = $2 AND l.reverses_id IS NULL"
-        " AND NOT EXISTS (SELECT 1 FROM points_ledger r WHERE r.reverses_id = l.id)",
-        member_id, activity_id,
+    return await points.reverse_source(
+        ctx, "absence", activity_id, member_id=member_id, created_by=user.user_id, reason="请假获批，撤销缺席扣分"
     )
-    if not entries:
-        return 0.0
-    org_path = await ctx.db.fetchval("SELECT org_path FROM members WHERE id = $1", member_id)
-    restored = 0.0
-    for entry_id, _rule_id, _version, delta, occurred_at in entries:
-        await points.post_entry(
-            ctx, member_id=member_id, org_path=org_path, delta=-float(delta), occurred_at=occurred_at,
-            source_type="absence", source_id=activity_id, reason="请假获批，撤销缺席扣分", created_by=user.user_id,
-            reverses_id=entry_id,
-        )
-        restored -= float(delta)
-    return restored
 
 
 async def withdraw(ctx: Context, user: Principal, leave_id: int) -> LeaveOut:

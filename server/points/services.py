@@ -322,14 +322,18 @@ async def award(
     return delta
 
 
-async def reverse_source(ctx: Context, source_type: str, source_id: int, *, created_by: int | None, reason: str) -> float:
-    """Reverse every not-yet-reversed entry of one source (a rejected check-in, say)."""
+async def reverse_source(
+    ctx: Context, source_type: str, source_id: int, *, created_by: int | None, reason: str, member_id: int | None = None
+) -> float:
+    """Reverse every not-yet-reversed entry of one source (a rejected check-in, say) — of one member
+    only when ``member_id`` is given (an absence on close is one source shared by many members)."""
     rows = await ctx.db.fetch(
         "SELECT l.id, l.member_id, l.rule_id, l.rule_version, l.delta, l.occurred_at, m.org_path"
         " FROM points_ledger l JOIN members m ON m.id = l.member_id"
         " WHERE l.source_type = $1 AND l.source_id = $2 AND l.reverses_id IS NULL"
+        " AND (CAST($3 AS BIGINT) IS NULL OR l.member_id = $3)"
         " AND NOT EXISTS (SELECT 1 FROM points_ledger r WHERE r.reverses_id = l.id)",
-        source_type, source_id,
+        source_type, source_id, member_id,
     )
     total = 0.0
     for entry_id, member_id, rule_id, rule_version, delta, occurred_at, org_path in rows:
