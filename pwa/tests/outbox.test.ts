@@ -130,6 +130,32 @@ describe('staff and visit items', () => {
   })
 })
 
+describe('robustness', () => {
+  it('a staff item the server cannot take now (5xx) stays queued and does not hold up the rest', async () => {
+    await enqueue({ client_uuid: 'staff-broken', owner_id: 7, channel: 'staff', token: 'm.b.c', activity_id: 5, scanned_at: new Date().toISOString(), kind: 'in', label: '党员证' })
+    await queue(2)
+    mockFetch((url, init) => {
+      if (url.endsWith('/checkins/staff')) return json({ code: 'internal', detail: '服务器错误' }, 503)
+      return accepted(JSON.parse(init.body as string).items)
+    })
+    const outcome = await flush()
+    expect(outcome.kind).toBe('error')
+    expect((await queuedFor(7)).map((i) => i.client_uuid)).toEqual(['staff-broken'])
+  })
+
+  it('stops when another account logs in meanwhile: nothing goes out under the wrong token', async () => {
+    await queue(1)
+    await enqueue({ client_uuid: 'staff-later', owner_id: 7, channel: 'staff', token: 'm.b.c', activity_id: 5, scanned_at: new Date().toISOString(), kind: 'in', label: '党员证' })
+    const calls = mockFetch(async (_url, init) => {
+      await saveSession(session(8)) // someone else logs in while the first request is in flight
+      return accepted(JSON.parse(init.body as string).items)
+    })
+    expect((await flush()).kind).toBe('logged_out')
+    expect(calls.length).toBe(1)
+    expect((await queuedFor(7)).map((i) => i.client_uuid)).toEqual(['staff-later'])
+  })
+})
+
 describe('tokens and time', () => {
   it('extracts the token from a poster URL or takes it bare', () => {
     expect(extractToken('https://hy.example.cn/q/aa.bb.cc?from=wechat')).toBe('aa.bb.cc')

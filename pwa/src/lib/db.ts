@@ -79,3 +79,18 @@ export async function kvSet(key: string, value: unknown): Promise<void> {
 export async function kvDelete(key: string): Promise<void> {
   await (await db()).delete('kv', key)
 }
+
+/** Keys that belong to the device, not to whoever is logged in. */
+const DEVICE_KEYS = new Set(['session', 'jwks', 'kiosk_identity'])
+
+/** Drops every per-user cache (records, points, pairings, schedule…) so the next account on a shared
+ * phone or station tablet never sees the previous one's data. The outbox is kept: its items carry
+ * their owner and only that owner's session sends them. */
+export async function clearUserCaches(): Promise<void> {
+  const database = await db()
+  const tx = database.transaction('kv', 'readwrite')
+  for (const key of await tx.store.getAllKeys()) {
+    if (!DEVICE_KEYS.has(String(key))) await tx.store.delete(key)
+  }
+  await tx.done
+}

@@ -65,23 +65,27 @@ export interface RequestOptions {
   method?: string
   body?: unknown
   auth?: boolean
+  /** Only as this user: a sync must never go out under another account that logged in meanwhile. */
+  asUser?: number
 }
 
 /** Calls the API and returns the parsed body (null for 204). Throws ApiError, NetworkError or AuthExpired. */
 export async function api<T>(path: string, options: RequestOptions = {}): Promise<T> {
-  const { method = 'GET', body, auth = true } = options
+  const { method = 'GET', body, auth = true, asUser } = options
   const headers: Record<string, string> = { Accept: 'application/json' }
   if (body !== undefined) headers['Content-Type'] = 'application/json'
   let session: Session | undefined
   if (auth) {
     session = await loadSession()
     if (!session || session.expired) throw new AuthExpired('请先登录')
+    if (asUser !== undefined && session.user.id !== asUser) throw new AuthExpired('账号已切换')
     headers.Authorization = `Bearer ${session.access_token}`
   }
   const init: RequestInit = { method, headers, body: body === undefined ? undefined : JSON.stringify(body) }
   let response = await rawFetch(path, init)
   if (response.status === 401 && auth && session) {
     const renewed = await refreshed(session.access_token)
+    if (asUser !== undefined && renewed.user.id !== asUser) throw new AuthExpired('账号已切换')
     headers.Authorization = `Bearer ${renewed.access_token}`
     response = await rawFetch(path, init)
   }

@@ -111,12 +111,18 @@ function staffWireItem(item: OutboxItem) {
 
 interface VisitAnswer { id: number; status: string }
 
+/** A refusal that will not change on retry (the item gets it as its result); anything else stays queued. */
+function isFinal(error: ApiError): boolean {
+  return [400, 403, 404, 409, 410, 413, 422].includes(error.status)
+}
+
 /** A visit record: the server answers 201 (new) or 200 (a replay of the same client_uuid). */
 async function sendVisit(item: OutboxItem): Promise<CheckinResult & { client_uuid: string }> {
+  const asUser = item.owner_id
   const visit = item.visit!
   const body: Record<string, unknown> = { client_uuid: item.client_uuid, visited_at: item.scanned_at, mode: visit.mode, content: visit.content }
   if (visit.help_given) body.help_given = visit.help_given
-  const answer = await api<VisitAnswer>(`/pairings/${visit.pairing_id}/visits`, { method: 'POST', body })
+  const answer = await api<VisitAnswer>(`/pairings/${visit.pairing_id}/visits`, { method: 'POST', body, asUser })
   const verified = answer.status === 'approved'
   return {
     client_uuid: item.client_uuid, status: verified ? 'accepted' : 'pending_review', reason: null,
@@ -131,14 +137,15 @@ async function sendVisit(item: OutboxItem): Promise<CheckinResult & { client_uui
  */
 async function sendAlone(item: OutboxItem): Promise<void> {
   try {
+    const asUser = item.owner_id
     const result = item.channel === 'visit'
       ? await sendVisit(item)
       : item.channel === 'staff'
-      ? await api<CheckinResult & { client_uuid: string }>('/checkins/staff', { method: 'POST', body: staffWireItem(item) })
-      : await api<CheckinResult & { client_uuid: string }>('/checkins', { method: 'POST', body: wireItem(item) })
+      ? await api<CheckinResult & { client_uuid: string }>('/checkins/staff', { method: 'POST', body: staffWireItem(item), asUser })
+      : await api<CheckinResult & { client_uuid: string }>('/checkins', { method: 'POST', body: wireItem(item), asUser })
     await store([{ ...result, client_uuid: item.client_uuid }])
   } catch (error) {
-    if (!(error instanceof ApiError) || error.status >= 500 || error.status === 429) throw error
+    if (!(error instanceof ApiError) || !isFinal(error)) throw error
     const body = error.body as (CheckinResult & { client_uuid?: string }) | null
     const result: CheckinResult = body && 'status' in body && body.status
       ? { ...body }
@@ -155,26 +162,33 @@ export async function flush(): Promise<FlushOutcome> {
   return withLock('hongyi-flush', async () => {
     const session = await loadSession()
     if (!session || session.expired) return { kind: 'logged_out' }
-    const queued = await queuedFor(session.user.id)
+    const owner = session.user.id
+    const queued = await queuedFor(owner)
     if (queued.length === 0) return { kind: 'nothing' }
     const own = queued.filter((i) => i.channel === 'self')
     const all: CheckinResult[] = []
+    let waiting = 0 // items the server could not take now (5xx, 429): still queued, retried later
     try {
-      for (const item of queued.filter((i) => i.channel !== 'self')) {
-        await sendAlone(item)
-        announce()
-      }
       for (let start = 0; start < own.length; start += BATCH) {
         const batch = own.slice(start, start + BATCH)
         try {
-          const response = await api<SyncResponse>('/checkins/sync', { method: 'POST', body: { items: batch.map(wireItem) } })
+          const response = await api<SyncResponse>('/checkins/sync', { method: 'POST', body: { items: batch.map(wireItem) }, asUser: owner })
           all.push(...(await store(response.results)))
         } catch (error) {
-          if (error instanceof ApiError && error.status >= 400 && error.status < 500 && error.status !== 429) {
-            for (const item of batch) await sendAlone(item)
-          } else {
-            throw error
-          }
+          if (!(error instanceof ApiError)) throw error
+          if (isFinal(error)) {
+            for (const item of batch) await sendAlone(item).catch((e) => { if (e instanceof ApiError) waiting++; else throw e })
+          } else waiting += batch.length
+        }
+        announce()
+      }
+      // Staff check-ins and visits go one by one; one that fails for now does not hold up the rest.
+      for (const item of queued.filter((i) => i.channel !== 'self')) {
+        try {
+          await sendAlone(item)
+        } catch (error) {
+          if (!(error instanceof ApiError)) throw error
+          waiting++
         }
         announce()
       }
@@ -184,6 +198,7 @@ export async function flush(): Promise<FlushOutcome> {
       if (error instanceof AuthExpired) return { kind: 'logged_out' }
       return { kind: 'error', message: error instanceof Error ? error.message : String(error) }
     }
+    if (waiting) return { kind: 'error', message: `${waiting} 条暂未提交成功，稍后自动重试` }
     return { kind: 'done', sent: queued.length, results: all }
   })
 }

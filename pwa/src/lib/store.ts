@@ -1,5 +1,6 @@
 // App-wide reactive state and the sync triggers (online event, app start, button, Background Sync).
 import { reactive } from 'vue'
+import { clearUserCaches } from './db'
 import { api } from './http'
 import { countQueued, flush, onOutboxChange, SYNC_TAG, type FlushOutcome } from './outbox'
 import { loadSession, saveSession, sessionFrom, type Session, type TokenResponse } from './session'
@@ -26,6 +27,8 @@ export async function recount(): Promise<void> {
   state.queued = userId == null ? 0 : await countQueued(userId)
 }
 
+let retryTimer: number | undefined
+
 export async function syncNow(): Promise<FlushOutcome> {
   state.syncing = true
   try {
@@ -36,6 +39,19 @@ export async function syncNow(): Promise<FlushOutcome> {
   } finally {
     state.syncing = false
     await recount()
+    scheduleRetry()
+  }
+}
+
+/** A weak signal looks "online" but fails: while items wait, try again in a minute (and let the
+ * browser's Background Sync try too) instead of waiting for an `online` event that never comes. */
+function scheduleRetry(): void {
+  if (typeof window === 'undefined') return
+  window.clearTimeout(retryTimer)
+  const outcome = state.lastFlush?.kind
+  if (state.queued > 0 && (outcome === 'offline' || outcome === 'error')) {
+    void requestBackgroundSync()
+    retryTimer = window.setTimeout(() => void syncNow(), 60_000)
   }
 }
 
@@ -52,13 +68,20 @@ export async function requestBackgroundSync(): Promise<void> {
 
 export async function login(phone: string, password: string): Promise<void> {
   const tokens = await api<TokenResponse>('/auth/login', { method: 'POST', body: { phone, password }, auth: false })
-  await saveSession(sessionFrom(tokens))
+  await startSession(tokens)
   await afterLogin()
+}
+
+/** A new login: another account's cached pages must not show (the outbox stays, by owner). */
+async function startSession(tokens: TokenResponse): Promise<void> {
+  const previous = await loadSession()
+  if (!previous || previous.user.id !== tokens.user.id) await clearUserCaches()
+  await saveSession(sessionFrom(tokens))
 }
 
 export async function activate(code: string, password: string): Promise<void> {
   const tokens = await api<TokenResponse>('/auth/activate', { method: 'POST', body: { code, password }, auth: false })
-  await saveSession(sessionFrom(tokens))
+  await startSession(tokens)
   await afterLogin()
 }
 
@@ -68,8 +91,10 @@ async function afterLogin(): Promise<void> {
   void syncNow()
 }
 
-/** Logs out; queued check-ins stay on the phone and sync after the same member logs in again. */
+/** Logs out. Queued items are sent first when the network allows; what is left stays on the phone
+ * and syncs after the same account logs in again. Per-user caches are dropped. */
 export async function logout(): Promise<void> {
+  if (state.online && state.queued > 0) await syncNow()
   const session = await loadSession()
   if (session && !session.expired) {
     try {
@@ -79,6 +104,7 @@ export async function logout(): Promise<void> {
     }
   }
   await saveSession(undefined)
+  await clearUserCaches()
   await reloadSession()
 }
 
@@ -105,6 +131,9 @@ export async function startApp(): Promise<void> {
   })
   window.addEventListener('offline', () => {
     state.online = false
+  })
+  document.addEventListener('visibilitychange', () => {
+    if (document.visibilityState === 'visible' && state.queued > 0 && state.online) void syncNow()
   })
   onOutboxChange(() => void recount())
   // Network work waits until the first screen is drawn and the main thread is idle.

@@ -80,7 +80,9 @@ async function findKey(kid: string): Promise<Jwk | undefined> {
   let key = jwks?.keys.find((k) => k.kid === kid)
   // A new poster may be signed by a key (or kiosk) this phone has not seen yet.
   if (!key && (!jwks || Date.now() - jwks.fetched_ms > 5_000)) {
-    jwks = await refreshJwks()
+    // Never let a slow or failing server hold a scan: 3 s, then judge with what is cached.
+    const timeout = new Promise<CachedJwks | undefined>((resolve) => setTimeout(() => resolve(jwks), 3000))
+    jwks = await Promise.race([refreshJwks().catch(() => jwks), timeout])
     key = jwks?.keys.find((k) => k.kid === kid)
   }
   return key

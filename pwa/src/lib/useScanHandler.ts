@@ -37,7 +37,12 @@ export function useScanHandler(kind: () => 'in' | 'out') {
     busy.value = true
     const started = performance.now()
     try {
-      const result = await handleScan(text, kind(), scannedAt)
+      let result: Awaited<ReturnType<typeof handleScan>>
+      try {
+        result = await handleScan(text, kind(), scannedAt)
+      } catch {
+        result = { kind: 'refused', reason: 'error', message: '处理二维码时出错，请再扫一次' }
+      }
       if (result.kind === 'login_needed') {
         await router.replace({ name: 'login', query: { next: `/q/${result.token}`, at: String(Date.now()) } })
         return
