@@ -156,6 +156,19 @@ describe('robustness', () => {
   })
 })
 
+describe('token refresh', () => {
+  it('parallel requests that all get a 401 share one refresh (no Web Locks here)', async () => {
+    const calls = mockFetch((url, init) => {
+      if (url.endsWith('/auth/refresh')) return json({ ...session(), access_token: 'access-2', refresh_token: 'refresh-2', token_type: 'bearer', expires_in: 900 })
+      const auth = (init.headers as Record<string, string>).Authorization
+      return auth === 'Bearer access-2' ? json({ ok: true }) : json({ code: 'unauthorized', detail: '请登录' }, 401)
+    })
+    const { api } = await import('../src/lib/http')
+    await Promise.all([api('/me'), api('/me/points'), api('/me/checkins')])
+    expect(calls.filter((c) => c.url.endsWith('/auth/refresh')).length).toBe(1)
+  })
+})
+
 describe('tokens and time', () => {
   it('extracts the token from a poster URL or takes it bare', () => {
     expect(extractToken('https://hy.example.cn/q/aa.bb.cc?from=wechat')).toBe('aa.bb.cc')

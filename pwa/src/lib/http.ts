@@ -39,7 +39,19 @@ async function errorFrom(response: Response): Promise<ApiError> {
   return new ApiError(response.status, code, detail, body)
 }
 
-async function refreshed(failedAccess: string): Promise<Session> {
+// Requests of one page that all got a 401 share one refresh (Web Locks order the page and the
+// service worker; this covers browsers without Web Locks, where parallel refreshes with the same
+// token would look like token reuse to the server and end the login).
+let refreshing: Promise<Session> | null = null
+
+function refreshed(failedAccess: string): Promise<Session> {
+  refreshing ??= refreshOnce(failedAccess).finally(() => {
+    refreshing = null
+  })
+  return refreshing
+}
+
+async function refreshOnce(failedAccess: string): Promise<Session> {
   // Page and service worker may both see a 401: one refreshes, the other picks up its result.
   return withLock('hongyi-refresh', async () => {
     const current = await loadSession()

@@ -1,8 +1,9 @@
 // Multipart upload with the bearer token (the member import); JSON answer or ApiError.
-import { API, ApiError, NetworkError } from './http'
+import { api, API, ApiError, NetworkError } from './http'
 import { loadSession } from './session'
 
 export async function uploadFile<T>(path: string, file: File): Promise<{ status: number; body: T }> {
+  await api('/me') // renews an expired access token first (multipart cannot go through api())
   const session = await loadSession()
   const form = new FormData()
   form.append('file', file)
