@@ -156,6 +156,19 @@ describe('robustness', () => {
   })
 })
 
+describe('housekeeping', () => {
+  it('forgets finished items after 30 days and never a queued one', async () => {
+    const old = Date.now() - 31 * 86400_000
+    const database = await db()
+    await database.put('outbox', { client_uuid: 'old-done', owner_id: 7, channel: 'self', token: 'a.b.c', scanned_at: '', kind: 'in', label: '', state: 'done', created_ms: old })
+    await database.put('outbox', { client_uuid: 'old-queued', owner_id: 7, channel: 'self', token: 'a.b.c', scanned_at: '', kind: 'in', label: '', state: 'queued', created_ms: old })
+    await database.put('outbox', { client_uuid: 'new-done', owner_id: 7, channel: 'self', token: 'a.b.c', scanned_at: '', kind: 'in', label: '', state: 'done', created_ms: Date.now() })
+    const { pruneFinished } = await import('../src/lib/outbox')
+    expect(await pruneFinished()).toBe(1)
+    expect((await database.getAllKeys('outbox')).sort()).toEqual(['new-done', 'old-queued'])
+  })
+})
+
 describe('token refresh', () => {
   it('parallel requests that all get a 401 share one refresh (no Web Locks here)', async () => {
     const calls = mockFetch((url, init) => {

@@ -50,6 +50,25 @@ export async function countQueued(ownerId: number, channel?: OutboxItem['channel
   return (await queuedFor(ownerId)).filter((i) => i.channel === channel).length
 }
 
+const KEEP_FINISHED_MS = 30 * 86400_000
+
+/** Forgets finished items older than 30 days (their results are on the server); queued ones stay. */
+export async function pruneFinished(now = Date.now()): Promise<number> {
+  const database = await db()
+  const tx = database.transaction('outbox', 'readwrite')
+  let removed = 0
+  let cursor = await tx.store.index('by_created').openCursor(IDBKeyRange.upperBound(now - KEEP_FINISHED_MS))
+  while (cursor) {
+    if (cursor.value.state === 'done') {
+      await cursor.delete()
+      removed++
+    }
+    cursor = await cursor.continue()
+  }
+  await tx.done
+  return removed
+}
+
 /** The user's items, newest first (queued and finished). */
 export async function recentFor(ownerId: number, limit = 50, channel: OutboxItem['channel'] = 'self'): Promise<OutboxItem[]> {
   const all = await (await db()).getAllFromIndex('outbox', 'by_created')
@@ -198,6 +217,7 @@ export async function flush(): Promise<FlushOutcome> {
       if (error instanceof AuthExpired) return { kind: 'logged_out' }
       return { kind: 'error', message: error instanceof Error ? error.message : String(error) }
     }
+    await pruneFinished()
     if (waiting) return { kind: 'error', message: `${waiting} 条暂未提交成功，稍后自动重试` }
     return { kind: 'done', sent: queued.length, results: all }
   })
