@@ -141,6 +141,7 @@ _STYLES = (
 _S_TITLE, _S_HEADER, _S_TIME, _S_DATE, _S_PERCENT, _S_QUOTED = 1, 2, 3, 4, 5, 6
 _EXCEL_EPOCH = datetime(1899, 12, 30)
 _EXCEL_EPOCH_DAY = date(1899, 12, 30)
+_EXCEL_EPOCH_ORDINAL = _EXCEL_EPOCH_DAY.toordinal()
 
 
 def _letters(index: int) -> str:
@@ -165,6 +166,13 @@ def _escape(text: str) -> str:
     return text
 
 
+def _serial(value: datetime, tz: ZoneInfo) -> float:
+    """Excel's serial day number of a local wall-clock time (aware values are shown in ``tz``)."""
+    local = value.astimezone(tz) if value.tzinfo is not None else value
+    seconds = local.hour * 3600 + local.minute * 60 + local.second + local.microsecond / 1e6
+    return local.toordinal() - _EXCEL_EPOCH_ORDINAL + seconds / 86400
+
+
 class Percent(float):
     """A fraction shown as a percentage (0.875 → 87.5%)."""
 
@@ -176,6 +184,7 @@ class Book:
     def __init__(self, tz: ZoneInfo) -> None:
         self.tz = tz
         self.sheets: list[BookSheet] = []
+        self.text_cells: dict[str, str] = {}  # text value → the cell's XML after its reference
 
     def sheet(self, title: str, *, intro: Sequence[str], headers: Sequence[str], widths: Sequence[int]) -> "BookSheet":
         """``intro`` lines (the first as a bold heading), a blank row, the header row; data follows.
@@ -287,6 +296,7 @@ class BookSheet:
 
     def rows(self, rows: Any) -> None:
         tz = self.book.tz
+        texts = self.book.text_cells
         out: list[str] = []
         r = self.next_row
         for values in rows:
@@ -294,28 +304,33 @@ class BookSheet:
             for c, value in enumerate(values):
                 if value is None or value == "":
                     continue
-                ref = f"{_COLUMNS[c]}{r}"
                 if isinstance(value, str):
-                    value = _escape(clean_text(value))
-                    style = f' s="{_S_QUOTED}"' if risky_text(value) else ""
-                    cells.append(f'<c r="{ref}"{style} t="inlineStr"><is><t xml:space="preserve">{value}</t></is></c>')
+                    # Names, branches and labels repeat on many rows: clean, escape and style once.
+                    tail = texts.get(value)
+                    if tail is None:
+                        text = _escape(clean_text(value))
+                        style = f' s="{_S_QUOTED}"' if risky_text(text) else ""
+                        tail = f'{style} t="inlineStr"><is><t xml:space="preserve">{text}</t></is></c>'
+                        if len(texts) < 50_000:
+                            texts[value] = tail
+                    cells.append(f'<c r="{_COLUMNS[c]}{r}"{tail}')
                 elif isinstance(value, bool):
-                    cells.append(f'<c r="{ref}" t="inlineStr"><is><t>{"是" if value else "否"}</t></is></c>')
+                    cells.append(f'<c r="{_COLUMNS[c]}{r}" t="inlineStr"><is><t>{"是" if value else "否"}</t></is></c>')
                 elif isinstance(value, Percent):
-                    cells.append(f'<c r="{ref}" s="{_S_PERCENT}"><v>{float(value)!r}</v></c>')
+                    cells.append(f'<c r="{_COLUMNS[c]}{r}" s="{_S_PERCENT}"><v>{float(value)!r}</v></c>')
                 elif isinstance(value, int):
-                    cells.append(f'<c r="{ref}"><v>{value}</v></c>')
+                    cells.append(f'<c r="{_COLUMNS[c]}{r}"><v>{value}</v></c>')
                 elif isinstance(value, float):
                     if value == value and value not in (float("inf"), float("-inf")):
-                        cells.append(f'<c r="{ref}"><v>{value!r}</v></c>')
+                        cells.append(f'<c r="{_COLUMNS[c]}{r}"><v>{value!r}</v></c>')
                 elif isinstance(value, datetime):
-                    local = cell_value(value, tz) - _EXCEL_EPOCH
-                    serial = local.days + (local.seconds + local.microseconds / 1e6) / 86400
-                    cells.append(f'<c r="{ref}" s="{_S_TIME}"><v>{serial!r}</v></c>')
+                    cells.append(f'<c r="{_COLUMNS[c]}{r}" s="{_S_TIME}"><v>{_serial(value, tz)!r}</v></c>')
                 elif isinstance(value, date):
-                    cells.append(f'<c r="{ref}" s="{_S_DATE}"><v>{(value - _EXCEL_EPOCH_DAY).days}</v></c>')
+                    cells.append(f'<c r="{_COLUMNS[c]}{r}" s="{_S_DATE}"><v>{(value - _EXCEL_EPOCH_DAY).days}</v></c>')
                 else:
-                    cells.append(f'<c r="{ref}" t="inlineStr"><is><t xml:space="preserve">{_escape(clean_text(str(value)))}</t></is></c>')
+                    cells.append(
+                        f'<c r="{_COLUMNS[c]}{r}" t="inlineStr"><is><t xml:space="preserve">{_escape(clean_text(str(value)))}</t></is></c>'
+                    )
             out.append(f'<row r="{r}">{"".join(cells)}</row>')
             r += 1
             if len(out) >= 2000:
