@@ -220,3 +220,37 @@ async def test_concurrent_decisions_apply_once(world: World) -> None:
     assert sorted([one.status_code, two.status_code]) == [200, 409]
     member_id = await world.member_id(2)
     assert await world.count("SELECT COUNT(*) FROM points_ledger WHERE member_id = $1", member_id) == 1
+
+
+async def test_a_rule_that_needs_approval_holds_points_until_staff_accept(world: World) -> None:
+    admin, staff = await world.admin(), await world.staff_a()
+    rules = (await admin.get("/api/v1/points/rules")).json()
+    theme = next(r for r in rules if r["code"] == "attend_theme_day")
+    changed = await admin.patch(f"/api/v1/points/rules/{theme['id']}", json={"needs_approval": True})
+    assert changed.status_code == 200 and changed.json()["needs_approval"] is True
+    activity = world.ids["first_activity"]  # an open theme day
+    url = (await staff.get(f"/api/v1/activities/{activity}/qr")).json()["url"]
+
+    member = await world.member(1)
+    scan = (await member.post("/api/v1/checkins", json={"client_uuid": new_uuid(), "token": url, "scanned_at": now_iso()})).json()
+    assert (scan["status"], scan["reason"], scan["points_awarded"]) == ("pending_review", "needs_approval", 0)
+    assert "审核" in scan["message"]
+    first = world.ids["first_member"]
+    assert await world.count("SELECT COUNT(*) FROM points_ledger WHERE member_id = $1", first) == 0
+    queue = (await staff.get("/api/v1/checkins/review")).json()
+    assert scan["checkin_id"] in [item["id"] for item in (queue["items"] if isinstance(queue, dict) else queue)]
+
+    # a staff check-in is itself the approval: points at once
+    second = await world.member_id(2)
+    by_staff = (await staff.post("/api/v1/checkins/staff", json={
+        "member_id": second, "activity_id": activity, "client_uuid": new_uuid(), "scanned_at": now_iso(), "kind": "in",
+    })).json()
+    assert (by_staff["status"], by_staff["points_awarded"]) == ("accepted", 1)
+
+    decided = await staff.post(f"/api/v1/checkins/{scan['checkin_id']}/decision", json={"accept": True, "note": "到场核实"})
+    assert decided.status_code == 200 and decided.json()["points_awarded"] == 1
+    assert (await member.get("/api/v1/me/points")).json()["earned"] == 1
+    # the member's replay of the same scan now answers with the decision
+    replay = (await member.post("/api/v1/checkins", json={"client_uuid": scan["client_uuid"], "token": url, "scanned_at": now_iso()})).json()
+    assert replay["status"] == "accepted" and replay["points_awarded"] == 1
+    assert await world.count("SELECT COUNT(*) FROM points_ledger WHERE member_id = $1", first) == 1

@@ -419,3 +419,19 @@ async def test_openapi_documents_the_hours_api(world: World) -> None:
     components = schema["components"]["schemas"]
     hours_out = next(v for k, v in components.items() if k.endswith("HoursOut") and "Detail" not in k and "My" not in k)
     assert {"member_name", "activity_title", "checked_in_at", "checked_out_at", "hours", "status", "locked"} <= set(hours_out["properties"])
+
+
+async def test_a_volunteer_rule_that_needs_approval_sends_every_hour_to_review(world: World, clock: Clock) -> None:
+    clock.set(sh(2026, 11, 16, 20))
+    admin, staff = await world.admin(), await world.staff_a()
+    rule = next(r for r in (await admin.get("/api/v1/points/rules")).json() if r["code"] == "volunteer_hour")
+    assert (await admin.patch(f"/api/v1/points/rules/{rule['id']}", json={"needs_approval": True})).status_code == 200
+    member = await world.member_id(1)
+    activity = await volunteer(staff, world, sh(2026, 11, 16, 9), sh(2026, 11, 16, 12))
+    out = await attend(staff, activity, member, sh(2026, 11, 16, 9), sh(2026, 11, 16, 11, 40))
+    assert out["points_awarded"] == 0
+    record = await record_for(staff, activity, member)
+    assert (record["status"], record["computed_hours"], record["hours"], record["points"]) == ("pending", 2.5, 0, 0)
+    approved = (await staff.post(f"{URL}/{record['id']}/decision", json={"approve": True})).json()
+    assert (approved["status"], approved["hours"], approved["points"]) == ("approved", 2.5, 2.5)
+    assert (await (await world.member(1)).get("/api/v1/me/points", params={"year": 2026})).json()["earned"] == 2.5

@@ -53,6 +53,7 @@ MESSAGES = {
     "not_allowed": "您不在该活动的参加范围内",
     "capacity": "活动人数已满",
     "outside_geofence": "签到位置不在服务站范围内，已提交工作人员审核",
+    "needs_approval": "该活动的积分需工作人员审核，签到已提交审核",
     "wrong_code": "这是党员证二维码，请扫描活动或服务站的签到码",
 }
 
@@ -554,6 +555,8 @@ class CheckinProcessor:
                     return _Outcome(status="duplicate", checkin_id=existing, **ids)
                 return _reject("capacity", **ids)
         review = self._review_reason(item, received_at, station)
+        if review is None and await self._points_need_approval(actor, activity, item.scanned_at):
+            review = "needs_approval"
         if review or activity["status"] == "closed":
             return await self._pending(actor, member, item, received_at, station, activity, review or "late_sync")
         checkin_id = await self._insert_checkin(actor, member, item, received_at, station["id"], activity["id"], "accepted", None)
@@ -707,6 +710,14 @@ class CheckinProcessor:
             " AND activity_id IS NULL AND kind = 'in' AND status IN ('accepted', 'pending_review')",
             member_id, station_id, item.scanned_at.astimezone(self.ctx.settings.tz).date(),
         )
+
+    async def _points_need_approval(self, actor: Actor, activity: dict[str, Any], scanned_at: datetime) -> bool:
+        """The activity type's rule says its points need approval: a self or kiosk scan then waits in
+        the review queue (points on acceptance). A staff check-in is itself that approval."""
+        if actor.method in ("staff_card", "staff_manual") or activity["type"] not in MEETING_TYPES:
+            return False
+        rule = await points.rule_for_trigger(self.ctx, activity["type"], scanned_at.astimezone(self.ctx.settings.tz).date())
+        return rule is not None and rule.needs_approval
 
     async def _award_attendance(self, member: Any, activity: dict[str, Any], scanned_at: datetime, checkin_id: int) -> float:
         day = scanned_at.astimezone(self.ctx.settings.tz).date()

@@ -108,18 +108,18 @@ async def record_hours(
     hours = compute_hours(in_at, out_at, activity["starts_at"], activity["ends_at"])
     started = service_start(in_at, activity["starts_at"])
     day = started.astimezone(ctx.settings.tz).date()
-    available = max(0.0, AUTO_APPROVE_HOURS_PER_DAY - await _day_total(ctx, member_id, day))
-    auto = min(hours, available)
+    rule = await points.rule_for_trigger(ctx, POINTS_TRIGGER, day)
+    if rule is not None and rule.needs_approval:
+        auto = 0.0  # the rule wants every hour reviewed: nothing is approved automatically
+    else:
+        auto = min(hours, max(0.0, AUTO_APPROVE_HOURS_PER_DAY - await _day_total(ctx, member_id, day)))
     status = "approved" if auto == hours else "pending"
     record_id = await ctx.db.fetchval(
         "INSERT INTO volunteer_hours (member_id, activity_id, checkin_in_id, checkin_out_id, local_date, hours,"
         " approved_hours, auto_hours, status, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8, $9) RETURNING id",
         member_id, activity["id"], checkin_in_id, checkin_out_id, day, hours, auto, status, utcnow(),
     )
-    if auto <= 0:
-        return 0.0
-    rule = await points.rule_for_trigger(ctx, POINTS_TRIGGER, day)
-    if rule is None:
+    if auto <= 0 or rule is None:
         return 0.0
     return await points.award(
         ctx, member_id=member_id, org_path=org_path, rule=rule, units=auto, occurred_at=started,

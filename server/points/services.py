@@ -75,16 +75,17 @@ class Rule:
     version: int
     valid_from: date | None
     valid_to: date | None
+    needs_approval: bool = False
 
     def applies_on(self, day: date) -> bool:
         return (self.valid_from is None or day >= self.valid_from) and (self.valid_to is None or day <= self.valid_to)
 
 
-_RULE_COLUMNS = "id, code, name, points, cap_day, cap_month, cap_year, version, valid_from, valid_to"
+_RULE_COLUMNS = "id, code, name, points, cap_day, cap_month, cap_year, version, valid_from, valid_to, needs_approval"
 
 
 def _rule(row: Any) -> Rule:
-    return Rule(*row)
+    return Rule(*row[:10], needs_approval=bool(row[10]))
 
 
 async def ensure_default_rules(ctx: Context) -> None:

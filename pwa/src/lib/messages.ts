@@ -15,6 +15,7 @@ export const REASON_MESSAGES: Record<string, string> = {
   not_allowed: '您不在该活动的参加范围内',
   capacity: '活动人数已满',
   outside_geofence: '签到位置不在服务站范围内，已提交工作人员审核',
+  needs_approval: '该活动的积分需工作人员审核，签到已提交审核',
   wrong_code: '这是党员证二维码，请扫描活动或服务站的签到码',
 }
 
