@@ -457,3 +457,44 @@ async def test_transfer_and_inactive_members_move_period_rows(world: World) -> N
     gone = await admin.patch(f"/api/v1/members/{member_id}", json={"status": "transferred"})
     assert gone.status_code == 200, gone.text
     assert await world.count("SELECT COUNT(*) FROM points_tally_period WHERE member_id = $1", member_id) == 0
+
+
+async def test_a_required_activity_never_closed_still_counts_in_the_race(world: World) -> None:
+    """Staff forget to close: the ended activity's absentees must still lower the branch's rate,
+    counted once — before the close (at read time) and after it (from the tally)."""
+    ctx = world.ctx
+    branch_id = await ctx.db.fetchval("SELECT id FROM orgs WHERE name = '和平苑第一党支部'")
+    members = (await _branch_members(world))["和平苑第一党支部"]
+    admin = await world.admin()
+    starts = datetime.now(UTC) - timedelta(hours=3)
+    created = await admin.post("/api/v1/activities", json={
+        "type": "branch_meeting", "title": "支部党员大会（忘记结束）", "station_id": world.ids["station_a"],
+        "org_id": branch_id, "starts_at": starts.isoformat(), "ends_at": (starts + timedelta(hours=2)).isoformat(),
+        "required": True,
+    })
+    assert created.status_code == 201, created.text
+    activity = created.json()["id"]
+    checked = await admin.post("/api/v1/checkins/staff", json={
+        "member_id": members[0], "activity_id": activity, "client_uuid": new_uuid(),
+        "scanned_at": (starts + timedelta(minutes=5)).isoformat(), "kind": "in",
+    })
+    assert checked.status_code == 200 and checked.json()["status"] == "accepted", checked.text
+    local = starts.astimezone(SHANGHAI)
+
+    async def row() -> dict[str, Any]:
+        response = await admin.get("/api/v1/points/branches", params={"year": local.year, "month": local.month})
+        return next(r for r in response.json()["branches"] if r["org_id"] == branch_id)
+
+    n = len(members)
+    before = await row()
+    assert (before["expected"], before["attended"], before["excused"]) == (n, 1, 0)
+    assert before["attendance_rate"] == round(1 / n, 4)
+    assert await world.count("SELECT COUNT(*) FROM attendance_tally") == 0  # read time only: nothing stored
+    # a community-level view counts it too (the branch sits under the community)
+    community = await ctx.db.fetchval("SELECT parent_id FROM orgs WHERE id = $1", branch_id)
+    response = await admin.get("/api/v1/points/branches", params={"org_id": community, "year": local.year, "month": local.month})
+    assert next(r for r in response.json()["branches"] if r["org_id"] == branch_id)["expected"] == n
+
+    assert (await admin.post(f"/api/v1/activities/{activity}/close")).status_code == 200
+    after = await row()
+    assert (after["expected"], after["attended"], after["attendance_rate"]) == (n, 1, round(1 / n, 4))  # not twice

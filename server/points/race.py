@@ -12,12 +12,14 @@ Rows are kept for the member's org and every ancestor, in the local month the ac
 Later changes move a member between those states in the same write unit: leave approved after the
 close, and review decisions (accepting a late check-in, rejecting one that was pending at the close,
 moving a check-in to another activity). A check-in that arrives after the close counts once accepted.
+A required activity that has ended but was never closed is counted at read time, as if closed now.
 """
 
 from __future__ import annotations
 
 import math
 from collections import defaultdict
+from datetime import datetime, time
 from typing import Any
 
 from server.core.auth import Principal
@@ -67,12 +69,30 @@ async def count_closed_activity(ctx: Context, activity_id: int) -> int:
         "UPDATE activities SET attendance_counted = $1, closed_at = COALESCE(closed_at, $2) WHERE id = $3",
         True, utcnow(), activity_id,
     )
-    members = await ctx.db.fetch(
-        f"SELECT m.org_path, {_COUNTED_CHECKIN}, {_APPROVED_LEAVE} FROM members m, activities a"
-        f" WHERE a.id = $1 AND m.org_path LIKE $2 AND m.status IN {ACTIVE}",
-        activity_id, row[3] + "%",
-    )
+    expected, per_org = await _attendance_by_org(ctx, activity_id, row[3])
     local = row[2].astimezone(ctx.settings.tz)
+    for org_id, (expected_n, attended, excused) in per_org.items():
+        await ctx.db.execute(
+            "INSERT INTO attendance_tally (org_id, year, month, expected, attended, excused)"
+            " VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (org_id, year, month) DO UPDATE"
+            " SET expected = attendance_tally.expected + excluded.expected,"
+            " attended = attendance_tally.attended + excluded.attended,"
+            " excused = attendance_tally.excused + excluded.excused",
+            org_id, local.year, local.month, expected_n, attended, excused,
+        )
+    return expected
+
+
+async def _attendance_by_org(
+    ctx: Context, activity_id: int, activity_org_path: str, counted: str = _COUNTED_CHECKIN,
+) -> tuple[int, dict[int, list[int]]]:
+    """(expected members, {org id: [expected, attended, excused]}) for the organising org and every
+    org above and below it that has expected members."""
+    members = await ctx.db.fetch(
+        f"SELECT m.org_path, {counted}, {_APPROVED_LEAVE} FROM members m, activities a"
+        f" WHERE a.id = $1 AND m.org_path LIKE $2 AND m.status IN {ACTIVE}",
+        activity_id, activity_org_path + "%",
+    )
     per_path: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])
     for org_path, attended, excused in members:
         c = per_path[org_path]
@@ -85,16 +105,39 @@ async def count_closed_activity(ctx: Context, activity_id: int) -> int:
             total = per_org[org_id]
             for i in range(3):
                 total[i] += counts[i]
-    for org_id, (expected, attended, excused) in per_org.items():
-        await ctx.db.execute(
-            "INSERT INTO attendance_tally (org_id, year, month, expected, attended, excused)"
-            " VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (org_id, year, month) DO UPDATE"
-            " SET expected = attendance_tally.expected + excluded.expected,"
-            " attended = attendance_tally.attended + excluded.attended,"
-            " excused = attendance_tally.excused + excluded.excused",
-            org_id, local.year, local.month, expected, attended, excused,
-        )
-    return len(members)
+    return len(members), per_org
+
+
+# An activity not closed yet: a check-in still pending review counts, as it would at a close now.
+_COUNTED_CHECKIN_UNCLOSED = (
+    "EXISTS (SELECT 1 FROM checkins c WHERE c.member_id = m.id AND c.activity_id = a.id AND c.kind = 'in'"
+    " AND c.status IN ('accepted', 'pending_review'))"
+)
+
+
+async def _ended_uncounted(ctx: Context, path: str, period: points.Period) -> dict[int, list[int]]:
+    """Required activities of the period that have ended but were never closed: staff forget to
+    close, and the rate must not look better for it. They count as if closed now (not stored:
+    the close will store them)."""
+    first, after = period.local_dates()
+    tz = ctx.settings.tz
+    start = datetime.combine(first, time(), tz)
+    end = datetime.combine(after, time(), tz)
+    rows = await ctx.db.fetch(
+        "SELECT id, org_path FROM activities WHERE required AND NOT attendance_counted AND status <> 'cancelled'"
+        " AND starts_at >= $1 AND starts_at < $2 AND ends_at < $3",
+        start, end, utcnow(),
+    )
+    totals: dict[int, list[int]] = defaultdict(lambda: [0, 0, 0])
+    for activity_id, org_path in rows:
+        if not (org_path.startswith(path) or path.startswith(org_path)):
+            continue  # neither inside the subtree shown nor above it
+        _, per_org = await _attendance_by_org(ctx, activity_id, org_path, _COUNTED_CHECKIN_UNCLOSED)
+        for org_id, counts in per_org.items():
+            total = totals[org_id]
+            for i in range(3):
+                total[i] += counts[i]
+    return totals
 
 
 AttendanceState = tuple[str, str, int, int]  # (attended | excused | absent, member org path, year, month)
@@ -188,6 +231,11 @@ async def branch_race(ctx: Context, user: Principal, org_id: int | None, period:
         ctx, "SELECT org_id, SUM(expected), SUM(attended), SUM(excused) FROM attendance_tally WHERE year = $1"
         " AND month >= $2 AND month <= $3 AND org_id IN ({ids}) GROUP BY org_id", ids, year, first, last,
     )}
+    shown = set(ids)
+    for oid, (e, a, x) in (await _ended_uncounted(ctx, path, period)).items():
+        if oid in shown:
+            before = attendance.get(oid, (0, 0, 0))
+            attendance[oid] = (before[0] + e, before[1] + a, before[2] + x)
     base = ctx.settings.points_base
     rows: list[BranchRow] = []
     for oid, name, kind in branches:
