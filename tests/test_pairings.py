@@ -119,12 +119,17 @@ async def test_visit_replay_is_idempotent_sequential_and_concurrent(world: World
     secretary, staff_a, member1 = await world.secretary(), await world.staff_a(), await world.member(1)
     pid = (await _create(secretary, world, 1))["id"]
     helper = await world.member_id(1)
-    body = {"client_uuid": new_uuid(), "visited_at": now_iso(-600), "mode": "phone", "content": "电话问候", "help_given": "代购药品"}
+    body = {"client_uuid": new_uuid(), "visited_at": now_iso(-600), "mode": "phone", "content": "电话问候",
+            "problems": "腿脚不便，买药困难", "help_given": "代购药品", "outcome": "药已送到，老人满意"}
     first = await member1.post(f"{P}/{pid}/visits", json=body)
     assert first.status_code == 201, first.text
     visit = first.json()
     assert visit["status"] == "pending" and visit["method"] == "self" and visit["member_id"] == helper
     assert visit["help_given"] == "代购药品" and visit["counterpart_name"] == "李阿婆" and visit["points"] == 0
+    assert (visit["problems"], visit["outcome"]) == ("腿脚不便，买药困难", "药已送到，老人满意")
+    assert tuple(await world.ctx.db.fetchrow(
+        "SELECT problems, help_given, outcome FROM pairing_visits WHERE client_uuid = $1", body["client_uuid"]
+    )) == ("腿脚不便，买药困难", "代购药品", "药已送到，老人满意")
     again = await member1.post(f"{P}/{pid}/visits", json={**body, "content": "改过的内容也不会写第二条"})
     assert again.status_code == 200 and again.json() == visit
     assert await world.count("SELECT COUNT(*) FROM pairing_visits WHERE client_uuid = $1", body["client_uuid"]) == 1

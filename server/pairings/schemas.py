@@ -96,7 +96,9 @@ class VisitIn(Input):
     visited_at: AwareTime
     mode: VisitMode
     content: Annotated[str, Meta(min_length=1, max_length=2000, description="走访内容")]
-    help_given: Annotated[str, Meta(max_length=2000, description="提供的帮助（可选）")] = ""
+    problems: Annotated[str, Meta(max_length=2000, description="发现的问题（可选）")] = ""
+    help_given: Annotated[str, Meta(max_length=2000, description="采取的措施、提供的帮助（可选）")] = ""
+    outcome: Annotated[str, Meta(max_length=2000, description="走访成效（可选）")] = ""
 
 
 class VisitOut(Output):
@@ -109,7 +111,9 @@ class VisitOut(Output):
     visited_at: datetime
     mode: str
     content: str
+    problems: str
     help_given: str
+    outcome: str
     status: Annotated[str, Meta(description="pending 待核实 / approved 已核实 / rejected 未通过")]
     method: Annotated[str, Meta(description="self 本人记录 / staff 工作人员代记")]
     recorded_by: int

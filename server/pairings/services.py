@@ -62,7 +62,7 @@ _VISIT_SELECT = """
 SELECT v.id, v.pairing_id, v.member_id, m.name, p.name, v.client_uuid, v.visited_at, v.mode, v.content, v.help_given,
        v.status, v.method, v.recorded_by, v.created_at, v.verified_by, v.verified_at, v.verify_note,
        COALESCE((SELECT SUM(l.delta) FROM points_ledger l WHERE l.source_type = 'visit' AND l.source_id = v.id), 0),
-       m.org_path
+       m.org_path, v.problems, v.outcome
 FROM pairing_visits v JOIN pairings p ON p.id = v.pairing_id JOIN members m ON m.id = v.member_id
 """
 
@@ -155,7 +155,7 @@ def _visit_out(row: Any) -> VisitOut:
         id=row[0], pairing_id=row[1], member_id=row[2], member_name=row[3], counterpart_name=row[4], client_uuid=row[5],
         visited_at=row[6], mode=row[7], content=row[8], help_given=row[9], status=row[10], method=row[11],
         recorded_by=row[12], created_at=row[13], verified_by=row[14], verified_at=row[15], verify_note=row[16],
-        points=float(row[17]),
+        points=float(row[17]), problems=row[19], outcome=row[20],
     )
 
 
@@ -309,6 +309,8 @@ async def record_visit(ctx: Context, user: Principal, pairing_id: int, data: Vis
         raise conflict("client_uuid_taken", "该 client_uuid 已被其他党员的记录使用，请重新生成")
     content = _text(data.content, "走访内容", required=True)
     help_given = _text(data.help_given, "提供的帮助")
+    problems = _text(data.problems, "发现的问题")
+    outcome = _text(data.outcome, "走访成效")
     now = utcnow()
     if data.visited_at > now + FUTURE_SKEW:
         raise APIError(422, "visited_in_future", "走访时间不能晚于当前时间")
@@ -323,11 +325,12 @@ async def record_visit(ctx: Context, user: Principal, pairing_id: int, data: Vis
     async with ctx.db.transaction():
         await ctx.db.lock_member(helper_id)
         visit_id = await ctx.db.fetchval(
-            "INSERT INTO pairing_visits (pairing_id, member_id, client_uuid, visited_at, mode, content, help_given, status,"
-            " method, recorded_by, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending', $8, $9, $10)"
+            "INSERT INTO pairing_visits (pairing_id, member_id, client_uuid, visited_at, mode, content, help_given,"
+            " problems, outcome, status, method, recorded_by, created_at)"
+            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'pending', $10, $11, $12)"
             " ON CONFLICT (member_id, client_uuid) DO NOTHING RETURNING id",
             pairing_id, helper_id, data.client_uuid, data.visited_at.astimezone(UTC), data.mode, content, help_given,
-            "self" if is_self else "staff", user.user_id, now,
+            problems, outcome, "self" if is_self else "staff", user.user_id, now,
         )
         if visit_id is None:  # the same submission won a race a moment ago: answer with it
             return await _stored_visit(ctx, helper_id, data.client_uuid, pairing_id), False

@@ -35,7 +35,9 @@ class PairingVisit(Table, tablename="pairing_visits"):
     visited_at = Timestamptz()
     mode = Varchar(length=16)  # home | phone | online | station | other
     content = Text()
-    help_given = Text(default="")
+    help_given = Text(default="")  # the actions taken / help given
+    problems = Text(default="")
+    outcome = Text(default="")
     status = Varchar(length=16, default="pending")  # pending | approved | rejected
     method = Varchar(length=8, default="self")  # self | staff (recorded on the helper's behalf)
     recorded_by = Integer()

@@ -35,6 +35,8 @@ def test_pairing_visit_recorded_offline_syncs_once_and_is_verified(live: Live, b
     phone.locator("[data-test=visit-content] textarea").wait_for()
     second_browser.context.set_offline(True)
     phone.locator("[data-test=visit-content] textarea").fill("上门看望，帮助买菜，身体状况良好")
+    phone.locator("[data-test=visit-problems] textarea").fill("独居，上下楼困难")
+    phone.locator("[data-test=visit-outcome] textarea").fill("已联系社区助餐")
     phone.locator("[data-test=save-visit]").click()
     phone.locator("[data-test=visit-queued]").wait_for()
     screenshot(phone, live, "pairing-visit-offline")
@@ -47,10 +49,13 @@ def test_pairing_visit_recorded_offline_syncs_once_and_is_verified(live: Live, b
     phone.goto(f"/pairings/{pairing_id}")
     phone.locator("[data-test=visit][data-status=pending]").wait_for()
     assert live.sql("SELECT count(*) FROM pairing_visits WHERE pairing_id = $1", pairing_id) == [(1,)]
+    assert live.sql("SELECT problems, outcome FROM pairing_visits WHERE pairing_id = $1", pairing_id) == [
+        ("独居，上下楼困难", "已联系社区助餐")]
 
     desk.goto("/staff/review")
     item = desk.locator("[data-test=visit-item]", has_text="李奶奶")
     item.wait_for()
+    assert "问题：独居，上下楼困难" in item.inner_text() and "成效：已联系社区助餐" in item.inner_text()
     item.locator("[data-test=verify-visit]").click()
     desk.locator("[data-test=visit-item]", has_text="李奶奶").wait_for(state="detached")
     assert live.sql("SELECT status FROM pairing_visits WHERE pairing_id = $1", pairing_id) == [("approved",)]

@@ -40,7 +40,9 @@ export interface VisitPayload {
   pairing_id: number
   mode: string
   content: string
+  problems?: string
   help_given?: string
+  outcome?: string
 }
 
 interface HongyiDB extends DBSchema {

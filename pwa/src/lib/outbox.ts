@@ -140,7 +140,7 @@ async function sendVisit(item: OutboxItem): Promise<CheckinResult & { client_uui
   const asUser = item.owner_id
   const visit = item.visit!
   const body: Record<string, unknown> = { client_uuid: item.client_uuid, visited_at: item.scanned_at, mode: visit.mode, content: visit.content }
-  if (visit.help_given) body.help_given = visit.help_given
+  for (const field of ['problems', 'help_given', 'outcome'] as const) if (visit[field]) body[field] = visit[field]
   const answer = await api<VisitAnswer>(`/pairings/${visit.pairing_id}/visits`, { method: 'POST', body, asUser })
   const verified = answer.status === 'approved'
   return {

@@ -12,7 +12,7 @@ export interface Pairing {
 }
 export interface Visit {
   id: number; pairing_id: number; member_id: number; member_name: string; counterpart_name: string; client_uuid: string
-  visited_at: string; mode: string; content: string; help_given: string | null; status: string; method: string
+  visited_at: string; mode: string; content: string; problems: string; help_given: string | null; outcome: string; status: string; method: string
   verify_note: string | null; points: number
 }
 export interface PairingDetail extends Pairing { visits: Visit[] }
@@ -22,7 +22,9 @@ export const MODES: Record<string, string> = { home: '上门走访', phone: '电
 export const VISIT_STATUS: Record<string, string> = { pending: '待核实', approved: '已核实', rejected: '未通过' }
 
 /** Stores a visit on the phone at once; the outbox sends it (idempotent by client_uuid). */
-export async function queueVisit(pairing: Pairing, fields: { mode: string; content: string; help_given?: string; visited_at?: Date }): Promise<OutboxItem> {
+export interface VisitFields { mode: string; content: string; problems?: string; help_given?: string; outcome?: string; visited_at?: Date }
+
+export async function queueVisit(pairing: Pairing, fields: VisitFields): Promise<OutboxItem> {
   const session = await loadSession()
   if (!session) throw new Error('not logged in')
   return enqueue({
@@ -33,6 +35,9 @@ export async function queueVisit(pairing: Pairing, fields: { mode: string; conte
     scanned_at: localIso(fields.visited_at ?? new Date()),
     kind: 'in',
     label: `走访 ${pairing.name}`,
-    visit: { pairing_id: pairing.id, mode: fields.mode, content: fields.content, help_given: fields.help_given || undefined },
+    visit: {
+      pairing_id: pairing.id, mode: fields.mode, content: fields.content,
+      problems: fields.problems || undefined, help_given: fields.help_given || undefined, outcome: fields.outcome || undefined,
+    },
   })
 }
