@@ -486,3 +486,26 @@ def _width(text: str) -> int:
     import unicodedata
 
     return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+
+
+# --------------------------------------------------------------------------- machine-readable output
+
+
+def write_json(path: str | Path | None, data: dict[str, Any]) -> None:
+    """``--json-out FILE`` of every benchmark script: what ``scripts/bench.py`` reads back.
+    NaN (an unmeasured figure) is written as null."""
+    if not path:
+        return
+    import json
+    import math
+
+    def clean(value: Any) -> Any:
+        if isinstance(value, float) and not math.isfinite(value):
+            return None
+        if isinstance(value, dict):
+            return {str(k): clean(v) for k, v in value.items()}
+        if isinstance(value, (list, tuple)):
+            return [clean(v) for v in value]
+        return value
+
+    Path(path).write_text(json.dumps(clean(data), ensure_ascii=False, indent=1, default=str))

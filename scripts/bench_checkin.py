@@ -77,6 +77,7 @@ from _bench_common import (  # noqa: E402
     print_table,
     temp_database,
     wait_http,
+    write_json,
 )
 
 ensure_venv()
@@ -620,6 +621,7 @@ def main() -> int:
     parser.add_argument("--python-client", action="store_true", help="use the asyncio client even if wrk is installed")
     parser.add_argument("--profile", action="store_true", help="py-spy the server during the measured run")
     parser.add_argument("--no-replay", action="store_true", help="skip re-sending every body after the run")
+    parser.add_argument("--json-out", metavar="FILE", help="also write the figures as JSON (read by scripts/bench.py)")
     args = parser.parse_args()
     engines = ["sqlite", "postgres"] if args.db == "both" else [args.db]
 
@@ -670,7 +672,21 @@ def main() -> int:
         if t.profile:
             print(f"\n[{t.engine}] py-spy profile of the server during the run:")
             print("\n".join("  " + line for line in t.profile))
+    write_json(args.json_out, {
+        "benchmark": "checkin", "seconds": args.seconds, "concurrency": args.concurrency, "members": args.members,
+        "activities": args.activities, "targets": [target_json(t) for t in [*targets, *echo.values()]],
+    })
     return 1 if failed else 0
+
+
+def target_json(t: Target) -> dict:
+    """One target's figures for ``--json-out`` (also used by ``bench_naive_piccolo.py``)."""
+    return {
+        "name": t.name, "engine": t.engine, "workers": t.workers, "tool": t.run.tool, "rps": t.run.rps,
+        "ok_rps": t.run.ok_rps, "p50_ms": t.run.p50_ms, "p99_ms": t.run.p99_ms, "c200": t.run.c200,
+        "c422": t.run.c422, "errors": t.run.errors, "wrapped": t.run.wrapped, "duration_s": t.run.duration_s,
+        "other_load": t.other, "checks": [{"text": text, "ok": ok} for text, ok in t.checks],
+    }
 
 
 if __name__ == "__main__":

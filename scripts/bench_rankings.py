@@ -40,6 +40,7 @@ from _bench_common import (  # noqa: E402
     install_sigterm_handler,
     print_table,
     temp_database,
+    write_json,
 )
 
 ensure_venv()
@@ -194,6 +195,7 @@ async def bench(db: BenchDB, members: int, ledger_rows: int, repeat: int, report
                 med, p90, first, result = await _timed(fn, repeat)
                 report.rows.append(Row(label, db.engine, med, p90, first, note(result)))
         report.notes.append(f"[{db.engine}] queries: other processes used {other.share:.0%} of the CPUs meanwhile")
+        report.other_load[f"rankings {db.engine}"] = other.share
 
 
 def main() -> int:
@@ -202,6 +204,7 @@ def main() -> int:
     parser.add_argument("--members", type=int, default=100_000)
     parser.add_argument("--ledger-rows", type=int, default=5_000_000)
     parser.add_argument("--repeat", type=int, default=30)
+    parser.add_argument("--json-out", metavar="FILE", help="also write the figures as JSON (read by scripts/bench.py)")
     args = parser.parse_args()
     if args.members < 500 or args.ledger_rows < 1:
         parser.error("need --members >= 500 (one per branch) and --ledger-rows >= 1")
@@ -228,6 +231,8 @@ def main() -> int:
     print()
     for line in report.notes:
         print(line)
+    write_json(args.json_out, report.json(benchmark="rankings", members=args.members, ledger_rows=args.ledger_rows,
+                                          repeat=args.repeat))
     return 1 if report.failed else 0
 
 

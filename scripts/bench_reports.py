@@ -41,6 +41,8 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _bench_common import (  # noqa: E402
+    OtherLoad,
+    Processes,
     SetupError,
     build_org_tree,
     ensure_venv,
@@ -50,12 +52,14 @@ from _bench_common import (  # noqa: E402
     median,
     print_table,
     temp_database,
+    write_json,
 )
 
 ensure_venv()
 
 MEETINGS = ["branch_meeting", "party_lecture", "theme_day", "group_meeting", "committee_meeting", "life_meeting"]
 CHUNK = 5000
+OTHER_LOAD: dict[str, float] = {}  # "reports <engine>" → share of all CPUs other processes used while timing
 
 
 async def _bulk(ctx: Any, sql: str, rows: list[tuple[Any, ...]]) -> None:
@@ -199,26 +203,28 @@ async def _run(engine: str, bench: Any, args: argparse.Namespace) -> list[list[A
                 ("points.xlsx", services.points_report), ("attendance.xlsx", services.attendance_report),
                 ("volunteer-hours.xlsx", services.hours_report), ("pairings.xlsx", services.pairings_report),
             ]
-            for name, build in reports:
-                times = []
-                size = 0
-                for _ in range(args.repeat):
+            with OtherLoad(Processes(), bench.pg_name) as other:
+                for name, build in reports:
+                    times = []
+                    size = 0
+                    for _ in range(args.repeat):
+                        gc.collect()
+                        start = time.perf_counter()
+                        body, _ = await build(ctx, admin, None, period)
+                        times.append(time.perf_counter() - start)
+                        size = len(body)
+                        del body
                     gc.collect()
-                    start = time.perf_counter()
+                    tracemalloc.start()
                     body, _ = await build(ctx, admin, None, period)
-                    times.append(time.perf_counter() - start)
-                    size = len(body)
+                    _, peak = tracemalloc.get_traced_memory()
+                    tracemalloc.stop()
                     del body
-                gc.collect()
-                tracemalloc.start()
-                body, _ = await build(ctx, admin, None, period)
-                _, peak = tracemalloc.get_traced_memory()
-                tracemalloc.stop()
-                del body
-                rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-                rows.append([engine, name, f"{median(times):.2f}", f"{max(times):.2f}", f"{size / 1024:.0f}",
-                             f"{peak / 1024 / 1024:.1f}", f"{rss:.0f}"])
-                print(f"[{engine}] {name}: median {median(times):.2f} s", flush=True)
+                    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+                    rows.append([engine, name, f"{median(times):.2f}", f"{max(times):.2f}", f"{size / 1024:.0f}",
+                                 f"{peak / 1024 / 1024:.1f}", f"{rss:.0f}"])
+                    print(f"[{engine}] {name}: median {median(times):.2f} s", flush=True)
+            OTHER_LOAD[f"reports {engine}"] = other.share
     return rows
 
 
@@ -229,6 +235,7 @@ def main() -> int:
     parser.add_argument("--branches", type=int, default=20, help="branches per community (5 communities)")
     parser.add_argument("--meetings", type=int, default=12, help="required 三会一课 activities per branch")
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--json-out", metavar="FILE", help="also write the figures as JSON (read by scripts/bench.py)")
     args = parser.parse_args()
     install_sigterm_handler()
     try:
@@ -249,6 +256,12 @@ def main() -> int:
     print_table(["engine", "report", "median s", "max s", "xlsx KiB", "tracemalloc peak MiB", "ru_maxrss MiB"], rows)
     slow = [r for r in rows if float(r[3]) > 3.0]
     print(f"\ntarget ≤ 3 s for {args.members} members: " + ("met" if not slow else f"MISSED by {len(slow)} report(s)"))
+    write_json(args.json_out, {
+        "benchmark": "reports", "members": args.members, "branches": args.branches, "meetings": args.meetings,
+        "repeat": args.repeat, "other_load": OTHER_LOAD,
+        "rows": [{"engine": r[0], "report": r[1], "median_s": float(r[2]), "max_s": float(r[3]), "xlsx_kib": float(r[4]),
+                  "tracemalloc_peak_mib": float(r[5]), "ru_maxrss_mib": float(r[6])} for r in rows],
+    })
     return 0
 
 

@@ -10,6 +10,13 @@
     hit the token cache). Then the same through the whole app (``httpx.ASGITransport``: routing,
     auth, msgspec decoding of the 500 items, response encoding), again with fresh members.
 
+    Floor, same run and database: the rows such a sync writes — 500 check-ins, 500 attempts,
+    500 ledger entries and the member's year and month/quarter tally rows — inserted for another
+    fresh member in one transaction with nothing but bulk writes — sqlite3 ``executemany`` (the app's
+    ``synchronous``, foreign keys on); on PostgreSQL asyncpg ``COPY`` (its fastest way in) for the
+    three tables and ``executemany`` for the tally upserts — into the same tables and indexes, no
+    reads or checks but the ids of the new check-ins. Reported as sync time ÷ floor time.
+
 (b) rank — ``points.services.leaderboard(ctx, org_id, year, 50)`` and ``rank_in_org(...)`` with
     ``--members`` members (default 100k) spread over 5 communities × 100 branches and
     ``--ledger-rows`` ledger entries (default 5M; 80 % this year, 20 % last year), with
@@ -57,6 +64,7 @@ from _bench_common import (  # noqa: E402
     percentile,
     print_table,
     temp_database,
+    write_json,
 )
 
 ensure_venv()
@@ -70,6 +78,7 @@ class Row:
     p90_ms: float = float("nan")
     first_ms: float = float("nan")
     note: str = ""
+    key: str = ""  # stable name for scripts/bench.py (sync, sync_http, sync_floor, …)
 
 
 @dataclass
@@ -77,6 +86,15 @@ class Report:
     rows: list[Row] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     failed: bool = False
+    other_load: dict[str, float] = field(default_factory=dict)  # "<part> <engine>" → share of all CPUs
+
+    def json(self, **extra: Any) -> dict[str, Any]:
+        """What ``--json-out`` writes (read by ``scripts/bench.py``)."""
+        return {
+            **extra, "failed": self.failed, "notes": self.notes, "other_load": self.other_load,
+            "rows": [{"what": r.what, "engine": r.engine, "key": r.key, "median_ms": r.median_ms, "p90_ms": r.p90_ms,
+                      "first_ms": r.first_ms, "note": r.note} for r in self.rows],
+        }
 
 
 def ms(seconds: float) -> float:
@@ -98,7 +116,7 @@ async def bench_sync(db: BenchDB, items_per_batch: int, runs: int, http_runs: in
     settings = db.settings()
     async with open_context(settings) as ctx:
         tree = await build_org_tree(ctx, communities=1, branches_per_community=2)
-        people = await insert_members(ctx, tree.branches, runs + http_runs)
+        people = await insert_members(ctx, tree.branches, runs + http_runs + runs)
         station = await insert_station(ctx, tree.root_id, tree.root_path)
         acts = await insert_open_activities(ctx, items_per_batch, station, tree.root_id, tree.root_path)
 
@@ -140,28 +158,131 @@ async def bench_sync(db: BenchDB, items_per_batch: int, runs: int, http_runs: in
 
         processor = CheckinProcessor(ctx)
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver") as client:
+            floor_people = people[runs + http_runs:]
             with OtherLoad(Processes(), db.pg_name) as other:
                 timings = [await in_process(m.member_id) for m in people[:runs]]
                 http_timings = [await over_http(m.user_id) for m in people[runs:runs + http_runs]]
+                floor_timings = [await raw_floor(db, ctx, m, acts, qrs, station, start) for m in floor_people]
         report.notes.append(f"[{db.engine}] sync: other processes used {other.share:.0%} of the CPUs meanwhile")
+        report.other_load[f"sync {db.engine}"] = other.share
         report.rows.append(Row(
             f"sync {items_per_batch} items, in-process", db.engine, ms(median(timings)),
             first_ms=ms(timings[0]),
             note=f"runs {', '.join(f'{ms(t):.0f}' for t in timings)} ms; "
                  f"{ms(median(timings)) / items_per_batch:.2f} ms/item",
+            key="sync",
         ))
         if http_timings:
             report.rows.append(Row(
                 f"sync {items_per_batch} items, HTTP (ASGITransport)", db.engine, ms(median(http_timings)),
                 first_ms=ms(http_timings[0]), note=f"runs {', '.join(f'{ms(t):.0f}' for t in http_timings)} ms",
+                key="sync_http",
             ))
+        driver = "sqlite3 executemany" if db.engine == "sqlite" else "asyncpg COPY"
+        report.rows.append(Row(
+            f"floor: the same rows, plain {driver}", db.engine, ms(median(floor_timings)),
+            first_ms=ms(floor_timings[0]),
+            note=f"runs {', '.join(f'{ms(t):.1f}' for t in floor_timings)} ms; "
+                 f"sync ÷ floor {median(timings) / median(floor_timings):.1f}",
+            key="sync_floor",
+        ))
         rows = int(await ctx.db.fetchval("SELECT COUNT(*) FROM checkins WHERE status = 'accepted'"))
         ledger = int(await ctx.db.fetchval("SELECT COUNT(*) FROM points_ledger"))
-        expected = items_per_batch * (len(timings) + len(http_timings))
+        expected = items_per_batch * (len(timings) + len(http_timings) + len(floor_timings))
         ok = rows == ledger == expected
         report.failed |= not ok
         report.notes.append(f"[{db.engine}] sync check: {rows} accepted check-ins, {ledger} ledger rows,"
                             f" expected {expected}: {'OK' if ok else 'FAIL'}")
+
+
+async def raw_floor(db: BenchDB, ctx: Any, member: Any, acts: list[Any], qrs: list[str], station: int,
+                    start: Any) -> float:
+    """Seconds to write what a sync of ``len(acts)`` items writes for ``member``, with nothing but
+    ``executemany`` in one transaction (rows built before the clock starts)."""
+    from server.core.sql import path_ids
+    from server.core.timeutil import utcnow
+    from server.points.services import QUARTER_BASE, quarter_of
+
+    tz = ctx.settings.tz
+    rule_id, rule_version, rule_name = (await ctx.db.fetchrow(
+        "SELECT id, version, name FROM point_rules WHERE code = 'attend_branch_meeting'"))
+    now = utcnow()
+    scans = [start + timedelta(seconds=5 * i) for i in range(len(acts))]
+    local = [s.astimezone(tz) for s in scans]
+    checkins = [(member.member_id, a.activity_id, station, "in", "self", "accepted", None, s, now, d.date(), None, None)
+                for a, s, d in zip(acts, scans, local)]
+    org_ids = path_ids(member.org_path)
+    year, month = local[0].year, local[0].month
+    delta = float(len(acts))
+    tally = [(org_id, year, member.member_id, delta) for org_id in org_ids]
+    period = [(org_id, year, p, member.member_id, delta) for org_id in org_ids for p in (month, QUARTER_BASE + quarter_of(month))]
+
+    def dependent(ids: dict[int, int]) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+        attempts = [(uuid.uuid4().hex, member.member_id, qr, "ac", "in", "self", None, station, a.activity_id, None, s,
+                     now, None, None, None, "accepted", None, ids[a.activity_id], 1.0, "签到成功，积分 +1")
+                    for a, qr, s in zip(acts, qrs, scans)]
+        ledger = [(member.member_id, rule_id, rule_version, 1.0, d.year, d.date(), s, "checkin", ids[a.activity_id],
+                   None, rule_name, None, now) for a, s, d in zip(acts, scans, local)]
+        return attempts, ledger
+
+    insert_checkin = ("INSERT INTO checkins (member_id, activity_id, station_id, kind, method, status, reason, scanned_at,"
+                      " received_at, local_date, staff_user_id, kiosk_id) VALUES ({})")
+    insert_attempt = ("INSERT INTO checkin_attempts (client_uuid, member_id, token, token_type, kind, method, staff_user_id,"
+                      " station_id, activity_id, kiosk_id, scanned_at, received_at, lat, lng, accuracy_m, status, reason,"
+                      " checkin_id, points_awarded, message) VALUES ({})")
+    insert_ledger = ("INSERT INTO points_ledger (member_id, rule_id, rule_version, delta, year, local_date, occurred_at,"
+                     " source_type, source_id, reverses_id, reason, created_by, created_at) VALUES ({})")
+    upsert_tally = ("INSERT INTO points_tally (org_id, year, member_id, earned) VALUES ({})"
+                    " ON CONFLICT (org_id, year, member_id) DO UPDATE SET earned = points_tally.earned + excluded.earned")
+    upsert_period = ("INSERT INTO points_tally_period (org_id, year, period, member_id, earned) VALUES ({})"
+                     " ON CONFLICT (org_id, year, period, member_id) DO UPDATE"
+                     " SET earned = points_tally_period.earned + excluded.earned")
+    ids_sql = "SELECT activity_id, id FROM checkins WHERE member_id = {}"
+
+    if db.engine == "sqlite":
+        import sqlite3
+
+        def q(sql: str, n: int) -> str:
+            return sql.format(", ".join("?" * n))
+
+        conn = sqlite3.connect(db.sqlite_path, isolation_level=None, timeout=30)
+        try:
+            conn.execute(f"PRAGMA synchronous = {ctx.settings.sqlite_synchronous}")
+            conn.execute("PRAGMA foreign_keys = ON")
+            t0 = time.perf_counter()
+            conn.execute("BEGIN IMMEDIATE")
+            conn.executemany(q(insert_checkin, 12), checkins)
+            attempts, ledger = dependent(dict(conn.execute(ids_sql.format("?"), (member.member_id,)).fetchall()))
+            conn.executemany(q(insert_attempt, 20), attempts)
+            conn.executemany(q(insert_ledger, 13), ledger)
+            conn.executemany(q(upsert_tally, 4), tally)
+            conn.executemany(q(upsert_period, 5), period)
+            conn.execute("COMMIT")
+            return time.perf_counter() - t0
+        finally:
+            conn.close()
+
+    import asyncpg
+
+    def d(sql: str, n: int) -> str:
+        return sql.format(", ".join(f"${i + 1}" for i in range(n)))
+
+    def columns(sql: str) -> list[str]:
+        return [c.strip() for c in sql[sql.index("(") + 1:sql.index(")")].split(",")]
+
+    conn = await asyncpg.connect(db.url)
+    try:
+        t0 = time.perf_counter()
+        async with conn.transaction():  # COPY: PostgreSQL's fastest way in for many rows
+            await conn.copy_records_to_table("checkins", records=checkins, columns=columns(insert_checkin))
+            attempts, ledger = dependent(dict(await conn.fetch(ids_sql.format("$1"), member.member_id)))
+            await conn.copy_records_to_table("checkin_attempts", records=attempts, columns=columns(insert_attempt))
+            await conn.copy_records_to_table("points_ledger", records=ledger, columns=columns(insert_ledger))
+            await conn.executemany(d(upsert_tally, 4), tally)
+            await conn.executemany(d(upsert_period, 5), period)
+        return time.perf_counter() - t0
+    finally:
+        await conn.close()
 
 
 # =========================================================================== (b) leaderboard / rank
@@ -380,6 +501,7 @@ async def bench_rank(db: BenchDB, members: int, ledger_rows: int, repeat: int, r
                 await ctx.db.execute("UPDATE points_tally SET earned = earned WHERE year = $1 AND member_id % 10 = 0", year)
             await time_cases(" (after 10% tally updates)", [cases[0], cases[2]])
         report.notes.append(f"[{db.engine}] rank queries: other processes used {other.share:.0%} of the CPUs meanwhile")
+        report.other_load[f"rank {db.engine}"] = other.share
 
 
 async def _db_size(db: BenchDB) -> str:
@@ -418,6 +540,7 @@ def main() -> int:
     parser.add_argument("--members", type=int, default=100_000, help="members for the rank part (default 100000)")
     parser.add_argument("--ledger-rows", type=int, default=5_000_000, help="ledger rows for the rank part (default 5M)")
     parser.add_argument("--repeat", type=int, default=50, help="timed calls per rank query (default 50)")
+    parser.add_argument("--json-out", metavar="FILE", help="also write the figures as JSON (read by scripts/bench.py)")
     args = parser.parse_args()
     if args.members < 500 or args.ledger_rows < 1 or args.runs < 1:
         parser.error("need --members >= 500 (one per branch), --ledger-rows >= 1, --runs >= 1")
@@ -454,6 +577,8 @@ def main() -> int:
     print()
     for note in report.notes:
         print(note)
+    write_json(args.json_out, report.json(benchmark="sync", items=args.items, members=args.members,
+                                          ledger_rows=args.ledger_rows, part=args.part))
     return 1 if report.failed else 0
 
 
