@@ -50,7 +50,7 @@ async def test_leave_excuses_from_the_absence_rule_and_closing_twice_is_once(wor
     assert hidden.status_code == 404
     assert (await other_station.get("/api/v1/leave-requests")).json() == []
     own = await member.post(f"/api/v1/leave-requests/{leave['id']}/decision", json={"approve": True})
-    assert own.status_code == 404  # a member cannot approve their own leave
+    assert own.status_code == 403 and own.json()["code"] == "own_request"  # they see it, but cannot approve it
 
     staff = await world.staff_a()
     pending = (await staff.get("/api/v1/leave-requests", params={"status": "pending"})).json()

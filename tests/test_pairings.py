@@ -103,7 +103,7 @@ async def test_crud_scopes_and_masking(world: World) -> None:
     assert edited.status_code == 200, edited.text
     assert edited.json()["goals"] == "每两周电话问候" and edited.json()["interval_days"] == 14
     assert (await staff_a.get(f"{P}/{pid}")).json()["contact"] == "微***"
-    _assert_error(await member1.patch(f"{P}/{pid}", json={"goals": "x"}), 404)  # the helper sees it but does not manage it
+    _assert_error(await member1.patch(f"{P}/{pid}", json={"goals": "x"}), 403)  # the helper sees it but does not manage it
     _assert_error(await staff_b.patch(f"{P}/{pid}", json={"goals": "x"}), 404)
     ended = (await secretary.patch(f"{P}/{pid}", json={"status": "ended"})).json()
     assert ended["status"] == "ended" and ended["end_date"] == _today(world).isoformat() and ended["days_overdue"] == 0

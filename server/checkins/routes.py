@@ -81,6 +81,8 @@ class CheckinController(Controller):
     @post("/staff", status_code=200, summary="Staff check a member in by member card QR or member id")
     async def staff_check_in(self, request: Request, ctx: Ctx, data: JSONBody[StaffCheckinIn]) -> Response[CheckinResultOut]:
         user: Principal = request.user
+        if not user.is_staff_like:  # a role that never checks others in: 403, whatever the activity
+            raise forbidden("只有服务站工作人员可以为党员签到")
         if (data.member_token is None) == (data.member_id is None):
             raise APIError(400, "member_required", "请提供党员证二维码或党员编号（二选一）")
         activity = await ctx.db.fetchrow(
@@ -147,10 +149,15 @@ class CheckinController(Controller):
     async def decision(self, request: Request, ctx: Ctx, checkin_id: FromPath[int], data: JSONBody[DecisionIn]) -> DecisionOut:
         user: Principal = request.user
         row = await ctx.db.fetchrow(
-            "SELECT c.station_id, s.org_path FROM checkins c JOIN stations s ON s.id = c.station_id WHERE c.id = $1",
+            "SELECT c.station_id, s.org_path, c.member_id FROM checkins c JOIN stations s ON s.id = c.station_id"
+            " WHERE c.id = $1",
             checkin_id,
         )
-        if row is None or not user.reaches_station(row[0], row[1]):
+        if row is None:
+            raise not_found("签到记录")
+        if row[2] == user.member_id:  # like leave, hours, visits and adjustments: nobody decides their own
+            raise APIError(403, "own_request", "不能审核自己的签到")
+        if not user.reaches_station(row[0], row[1]):
             raise not_found("签到记录")
         result = await services.decide(
             ctx, checkin_id=checkin_id, accept=data.accept, note=data.note, decided_by=user.user_id,

@@ -255,7 +255,9 @@ async def create_pairing(ctx: Context, user: Principal, data: PairingIn) -> Pair
 
 
 async def update_pairing(ctx: Context, user: Principal, pairing_id: int, data: PairingPatch) -> PairingDetailOut:
-    row = await _pairing_row(ctx, user, pairing_id, manage=True)
+    row = await _pairing_row(ctx, user, pairing_id)
+    if not _reaches(user, row[16]):  # the helper sees their pairing but may not edit it
+        raise forbidden("只有工作人员、支部书记或管理员可以修改结对")
     changes = {k: v for k, v in msgspec.structs.asdict(data).items() if v is not msgspec.UNSET}
     if "name" in changes:
         changes["name"] = _text(changes["name"], "结对对象姓名", required=True)
