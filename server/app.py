@@ -21,7 +21,7 @@ from server.checkins.routes import CheckinController, my_checkins
 from server.core import engines
 from server.core.auth import BearerAuthMiddleware
 from server.core.context import Context, provide_ctx
-from server.core.db import create_database
+from server.core.db import DatabaseUnavailable, create_database
 from server.core.errors import EXCEPTION_HANDLERS
 from server.core.ratelimit import MemoryLimiter, RedisLimiter
 from server.health.routes import health
@@ -97,7 +97,12 @@ def create_app(settings: Settings | None = None) -> Litestar:
         limiter = RedisLimiter(settings.redis_url) if settings.redis_url else MemoryLimiter()
         ctx = Context(settings=settings, db=db, tokens=TokenService(keyring, settings.public_base_url), limiter=limiter)
         app.state.ctx = ctx
-        await points.ensure_default_rules(ctx)
+        try:
+            await points.ensure_default_rules(ctx)
+        except DatabaseUnavailable as exc:
+            # A read-only or full database (a restored backup owned by someone else, a volume mounted
+            # read-only): serve the reads; every write answers 503 until it is fixed.
+            logging.getLogger("hongyi").warning("database not writable, serving reads only: %s", exc)
         # Everything alive now lives as long as the process: keep it out of the cyclic GC's
         # full collections, which otherwise walk it every time (latency spikes under load).
         gc.collect()

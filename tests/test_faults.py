@@ -1,0 +1,429 @@
+"""Faults: kill -9 of a live server in the middle of 500-item syncs, the same batch from 20 clients at
+once (both against a real ``python -m server serve`` in its own process group, on the test SQLite
+file or the test PostgreSQL database), and a SQLite file that is read-only — for the kernel, so
+even to root — under a running server or from its start.
+
+"Exactly once", checked after every batch has been replayed: one ``checkins`` row per item, one
+``checkin_attempts`` row per (client_uuid, member) pointing at it (DESIGN §4: a replay answers the
+stored result and stores nothing new), one ``points_ledger`` entry per check-in, and every member's
+tally (at the root org) equal to their ledger sum. PostgreSQL itself restarted mid-load:
+scripts/fault_pg_restart.py (too long for the suite).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import random
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from asgi_lifespan import LifespanManager
+
+from scripts._bench_common import (
+    Processes,
+    activity_qr,
+    build_org_tree,
+    free_port,
+    insert_members,
+    insert_open_activities,
+    insert_station,
+    wait_http,
+)
+from server.app import create_app
+from server.core.db import Database, create_database
+from server.seed import open_context
+from server.settings import Settings
+from tests.conftest import ROOT, _settings, has_chinese
+
+SYNC = "/api/v1/checkins/sync"
+
+
+# --------------------------------------------------------------------------- data
+
+
+@dataclass
+class Street:
+    """One root org, members with logins, one station and open activities (every item of a batch
+    names a different one, so every item is a new, accepted check-in)."""
+
+    root_id: int
+    members: list[int]
+    bearer: dict[int, str]
+    qrs: list[str]
+    batches: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
+
+    def batch(self, member_id: int) -> list[dict[str, Any]]:
+        """The member's 500-item offline batch (made once; later calls give the same items)."""
+        if member_id not in self.batches:
+            start = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=30)
+            self.batches[member_id] = [
+                {"client_uuid": uuid.uuid4().hex, "token": qr, "scanned_at": (start + timedelta(seconds=2 * i)).isoformat()}
+                for i, qr in enumerate(self.qrs)
+            ]
+        return self.batches[member_id]
+
+    def body(self, member_id: int, items: list[dict[str, Any]] | None = None) -> bytes:
+        return json.dumps({"items": items if items is not None else self.batch(member_id)}).encode()
+
+    def headers(self, member_id: int) -> dict[str, str]:
+        return {"authorization": f"Bearer {self.bearer[member_id]}", "content-type": "application/json"}
+
+
+async def build_street(ctx: Any, members: int, activities: int = 500) -> Street:
+    tree = await build_org_tree(ctx, communities=1, branches_per_community=2)
+    people = await insert_members(ctx, tree.branches, members)
+    station = await insert_station(ctx, tree.root_id, tree.root_path)
+    acts = await insert_open_activities(ctx, activities, station, tree.root_id, tree.root_path)
+    return Street(
+        root_id=tree.root_id, members=[m.member_id for m in people],
+        bearer={m.member_id: ctx.tokens.access_token(int(m.user_id), 30)[0] for m in people},  # type: ignore[arg-type]
+        qrs=[activity_qr(ctx, a, station) for a in acts],
+    )
+
+
+async def assert_exactly_once(db: Database, street: Street, answers: dict[str, dict[str, Any]]) -> None:
+    """Every item of every batch exactly once in check-ins, attempts and ledger; tally = ledger;
+    ``answers`` (client_uuid → the result a client was given) agree with the stored rows."""
+    sent = {(item["client_uuid"], member_id) for member_id, items in street.batches.items() for item in items}
+    attempts = await db.fetch("SELECT client_uuid, member_id, status, checkin_id, activity_id FROM checkin_attempts")
+    assert len(attempts) == len(sent) and {(a[0], a[1]) for a in attempts} == sent  # one per item, nothing else
+    checkins = {r[0]: r for r in await db.fetch("SELECT id, member_id, activity_id, status FROM checkins")}
+    assert len(checkins) == len(sent)
+    by_uuid: dict[str, Any] = {}
+    for client_uuid, member_id, status, checkin_id, activity_id in attempts:
+        assert status == "accepted", (client_uuid, status)
+        row = checkins[checkin_id]
+        assert (row[1], row[2], row[3]) == (member_id, activity_id, "accepted")
+        by_uuid[client_uuid] = (checkin_id, activity_id)
+    assert len({a[3] for a in attempts}) == len(checkins)  # no check-in shared by two attempts
+    ledger = await db.fetch("SELECT source_id, member_id, delta, year FROM points_ledger WHERE source_type = 'checkin'")
+    assert sorted(r[0] for r in ledger) == sorted(checkins)  # one entry per check-in
+    assert await db.fetchval("SELECT COUNT(*) FROM points_ledger") == len(ledger)
+    sums: dict[tuple[int, int], float] = {}
+    for _, member_id, delta, year in ledger:
+        sums[(member_id, year)] = sums.get((member_id, year), 0.0) + float(delta)
+    tally = {
+        (r[0], r[1]): float(r[2])
+        for r in await db.fetch("SELECT member_id, year, earned FROM points_tally WHERE org_id = $1", street.root_id)
+    }
+    assert {k: v for k, v in tally.items() if v} == sums
+    for client_uuid, result in answers.items():
+        assert result["status"] == "accepted" and result["points_awarded"] == 1, result
+        assert (result["checkin_id"], result["activity_id"]) == by_uuid[client_uuid]
+
+
+# --------------------------------------------------------------------------- a live server
+
+
+class LiveServer:
+    """``python -m server serve`` on a free port, in its own process group, stopped by its PID."""
+
+    def __init__(self, settings: Settings, workdir: Path, workers: int = 1) -> None:
+        self.settings = settings
+        self.workers = workers
+        self.log = workdir / "server.log"
+        self.procs = Processes()
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.port = 0
+        self.env = {
+            "DATABASE_URL": settings.database_url, "HONGYI_KEY_FILE": str(settings.key_file),
+            "PUBLIC_BASE_URL": settings.public_base_url, "HONGYI_PWA_DIST": str(settings.pwa_dist), "REDIS_URL": "",
+        }
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        self.port = free_port()
+        self.proc = self.procs.start(
+            [sys.executable, "-m", "server", "serve", "--port", str(self.port), "--workers", str(self.workers)],
+            env=self.env, log=self.log, cwd=ROOT,
+        )
+        wait_http(self.port, "/api/v1/health", self.proc, self.log)
+
+    def kill9(self) -> None:
+        """SIGKILL to the whole group (uvicorn's workers too): no shutdown, no finally, no flush."""
+        assert self.proc is not None
+        os.killpg(self.proc.pid, signal.SIGKILL)
+        self.proc.wait(timeout=10)
+        self.procs.procs.remove(self.proc)  # nothing left to stop
+        self.proc = None
+
+    def stop(self) -> None:
+        self.procs.stop_all()
+        self.proc = None
+
+
+class Peek:
+    """Committed state, read by a connection of our own while the server runs."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.conn: Any = None
+
+    async def __aenter__(self) -> "Peek":
+        if self.settings.dialect == "sqlite":
+            self.conn = sqlite3.connect(f"file:{self.settings.sqlite_path}?mode=ro", uri=True, timeout=10)
+        else:
+            import asyncpg
+
+            self.conn = await asyncpg.connect(self.settings.database_url)
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        if self.settings.dialect == "sqlite":
+            self.conn.close()
+        else:
+            await self.conn.close()
+
+    async def members_with_attempts(self, member_ids: list[int]) -> set[int]:
+        """Members whose batch is committed (a batch is one write unit: all of it or nothing)."""
+        marks = ", ".join(str(int(m)) for m in member_ids)
+        sql = f"SELECT DISTINCT member_id FROM checkin_attempts WHERE member_id IN ({marks})"
+        if self.settings.dialect == "sqlite":
+            return {r[0] for r in self.conn.execute(sql)}
+        return {r[0] for r in await self.conn.fetch(sql)}
+
+
+async def post_batch(client: httpx.AsyncClient, street: Street, member_id: int) -> httpx.Response:
+    return await client.post(SYNC, content=street.body(member_id), headers=street.headers(member_id))
+
+
+def by_uuid(response: httpx.Response) -> dict[str, dict[str, Any]]:
+    return {r["client_uuid"]: r for r in response.json()["results"]}
+
+
+@pytest.fixture
+def live(settings: Settings, tmp_path: Path) -> Iterator[LiveServer]:
+    server = LiveServer(settings, tmp_path)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+# --------------------------------------------------------------------------- kill -9
+
+
+ROUNDS = 2
+MEMBERS_PER_ROUND = 8
+CLIENTS = 3
+
+
+async def test_kill_9_in_the_middle_of_syncs_then_replay_gives_each_item_exactly_once(
+    settings: Settings, live: LiveServer
+) -> None:
+    """Each round: start the server; three phones sync the new members' 500-item batches one after
+    another, mixed with replays of every earlier batch; once a random 1–3 of the new batches are
+    committed (+ 0–20 ms) kill -9 the server group, so batches are in flight, some committed, some
+    not. At the end: restart, replay everything, check exactly once, and that every reply a phone
+    got before a kill is what the replay answers."""
+    async with open_context(settings) as ctx:
+        street = await build_street(ctx, ROUNDS * MEMBERS_PER_ROUND)
+    rng = random.Random()
+    answers: dict[str, dict[str, Any]] = {}  # results phones received before a kill
+    async with Peek(settings) as peek:
+        for round_no in range(ROUNDS):
+            live.start()
+            new = street.members[round_no * MEMBERS_PER_ROUND:(round_no + 1) * MEMBERS_PER_ROUND]
+            for member_id in new:
+                street.batch(member_id)
+            work = list(street.batches)
+            rng.shuffle(work)
+            cut: list[BaseException] = []
+
+            async def phone(client: httpx.AsyncClient) -> None:
+                while work:
+                    member_id = work.pop()
+                    try:
+                        reply = await post_batch(client, street, member_id)
+                    except httpx.ConnectError:
+                        return  # sent after the kill
+                    except httpx.TransportError as exc:
+                        cut.append(exc)  # in flight when the server died
+                        return
+                    assert reply.status_code == 200, reply.text
+                    answers.update(by_uuid(reply))
+
+            async with httpx.AsyncClient(base_url=live.url, timeout=30) as client:
+                phones = [asyncio.create_task(phone(client)) for _ in range(CLIENTS)]
+                wanted = rng.randint(1, 3)
+                deadline = asyncio.get_running_loop().time() + 30
+                while len(await peek.members_with_attempts(new)) < wanted:
+                    assert asyncio.get_running_loop().time() < deadline, "batches not committed within 30 s"
+                    await asyncio.sleep(0.001)
+                await asyncio.sleep(rng.uniform(0, 0.02))
+                live.kill9()
+                await asyncio.gather(*phones)
+            committed = await peek.members_with_attempts(new)
+            assert wanted <= len(committed) < len(new), (round_no, len(committed))  # killed mid-way
+            assert cut, f"round {round_no}: no request was in flight at the kill"
+
+    live.start()
+    async with httpx.AsyncClient(base_url=live.url, timeout=60) as client:
+        replays = await asyncio.gather(*(post_batch(client, street, m) for m in street.batches))
+    final: dict[str, dict[str, Any]] = {}
+    for reply in replays:
+        assert reply.status_code == 200, reply.text
+        final.update(by_uuid(reply))
+    for client_uuid, before in answers.items():
+        assert final[client_uuid] == before  # an answer given before the kill is what the replay gives
+    live.stop()
+    db = create_database(settings)
+    await db.start()
+    try:
+        await assert_exactly_once(db, street, final)
+    finally:
+        await db.close()
+
+
+# --------------------------------------------------------------------------- 20 clients
+
+
+async def test_the_same_batch_from_20_clients_at_once_is_stored_exactly_once(settings: Settings, live: LiveServer) -> None:
+    """The page, the service worker and a dozen retries of one phone, all at once (each in its own
+    item order): every client gets 500 results that match the one stored row per item."""
+    async with open_context(settings) as ctx:
+        street = await build_street(ctx, 1)
+    member_id = street.members[0]
+    items = street.batch(member_id)
+    live.workers = 2 if settings.dialect == "postgres" else 1  # PostgreSQL: two processes race, too
+    live.start()
+    orders = [random.sample(items, len(items)) for _ in range(20)]
+    limits = httpx.Limits(max_connections=20)
+    async with httpx.AsyncClient(base_url=live.url, timeout=60, limits=limits) as client:
+        replies = await asyncio.gather(*(
+            client.post(SYNC, content=street.body(member_id, order), headers=street.headers(member_id)) for order in orders
+        ))
+    results: dict[str, dict[str, Any]] | None = None
+    for order, reply in zip(orders, replies):
+        assert reply.status_code == 200, reply.text
+        got = reply.json()["results"]
+        assert [r["client_uuid"] for r in got] == [i["client_uuid"] for i in order]  # in the order sent
+        results = results or by_uuid(reply)
+        assert by_uuid(reply) == results  # every client was told the same
+    assert results is not None
+    live.stop()
+    db = create_database(settings)
+    await db.start()
+    try:
+        await assert_exactly_once(db, street, results)
+    finally:
+        await db.close()
+
+
+# --------------------------------------------------------------------------- read-only SQLite file
+
+
+def _chattr(flag: str, paths: list[Path]) -> bool:
+    chattr = shutil.which("chattr")
+    if chattr is None:
+        return False
+    done = subprocess.run([chattr, flag, *map(str, paths)], capture_output=True, text=True)
+    return done.returncode == 0
+
+
+@contextmanager
+def read_only(paths: list[Path], *, open_files: bool) -> Iterator[None]:
+    """Make ``paths`` read-only the way a real deployment meets it. The immutable attribute
+    (``chattr +i``, ext4/xfs/btrfs, needs CAP_LINUX_IMMUTABLE) stops writes even by root and even
+    through descriptors opened before — what a file system remounted read-only does to a running
+    server. Without it, a non-root process can use plain permissions, which only bind new opens
+    (``open_files=False``: a server started on the file)."""
+    if _chattr("+i", paths):
+        try:
+            yield
+        finally:
+            assert _chattr("-i", paths), "could not clear the immutable attribute"
+        return
+    if open_files or os.geteuid() == 0:
+        pytest.skip("needs chattr +i (root with CAP_LINUX_IMMUTABLE on ext4/xfs/btrfs) to make the file read-only")
+    modes = {p: p.stat().st_mode for p in paths}
+    for p in paths:
+        p.chmod(0o444)
+    try:
+        yield
+    finally:
+        for p, mode in modes.items():
+            p.chmod(mode)
+
+
+def assert_database_unavailable(response: httpx.Response) -> None:
+    assert response.status_code == 503, response.text
+    body = response.json()
+    assert body["code"] == "database_unavailable" and has_chinese(body["detail"]), body
+    assert response.headers["retry-after"] == "5"
+
+
+async def _nothing_written(db: Database) -> None:
+    for table in ("checkins", "checkin_attempts", "points_ledger"):
+        assert await db.fetchval(f"SELECT COUNT(*) FROM {table}") == 0, table
+    assert await db.fetchval("SELECT COUNT(*) FROM points_tally WHERE earned <> 0") == 0
+
+
+async def test_sqlite_file_turning_read_only_under_a_running_server_is_503_and_nothing_half_written(
+    sqlite_template: Path, key_file: Path, tmp_path: Path
+) -> None:
+    path = tmp_path / "ro.db"
+    shutil.copy(sqlite_template, path)
+    app = create_app(_settings(f"sqlite:///{path}", key_file))
+    async with LifespanManager(app), httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
+        ctx = app.state.ctx
+        street = await build_street(ctx, 1)
+        member_id = street.members[0]
+        wal = path.with_name(path.name + "-wal")
+        assert wal.exists()  # WAL mode: commits go there first
+        with read_only([path, wal], open_files=True):
+            full = await client.post(SYNC, content=street.body(member_id), headers=street.headers(member_id))
+            assert_database_unavailable(full)
+            one = await client.post("/api/v1/checkins", json=street.batch(member_id)[0], headers=street.headers(member_id))
+            assert_database_unavailable(one)
+            mine = await client.get("/api/v1/me/checkins", headers=street.headers(member_id))
+            assert mine.status_code == 200 and mine.json() == []  # reads are still served
+        await _nothing_written(ctx.db)
+        # Writable again: the same server takes the same batch, exactly once.
+        retry = await client.post(SYNC, content=street.body(member_id), headers=street.headers(member_id))
+        assert retry.status_code == 200, retry.text
+        await assert_exactly_once(ctx.db, street, by_uuid(retry))
+
+
+async def test_server_started_on_a_read_only_sqlite_file_serves_reads_and_answers_503_to_writes(
+    sqlite_template: Path, key_file: Path, tmp_path: Path
+) -> None:
+    """E.g. a restored backup owned by another user, or a volume mounted read-only: the server starts,
+    reads work, writes are 503; once the file is writable and the server restarted, the batch the
+    phone kept is stored exactly once."""
+    path = tmp_path / "ro.db"
+    shutil.copy(sqlite_template, path)
+    settings = _settings(f"sqlite:///{path}", key_file)
+    async with open_context(settings) as ctx:
+        street = await build_street(ctx, 1)
+    member_id = street.members[0]
+    headers = street.headers(member_id)
+    with read_only([path], open_files=False):
+        app = create_app(settings)
+        async with LifespanManager(app), httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
+            points = await client.get("/api/v1/me/points", headers=headers)
+            assert points.status_code == 200 and points.json()["earned"] == 0
+            assert_database_unavailable(await client.post(SYNC, content=street.body(member_id), headers=headers))
+            await _nothing_written(app.state.ctx.db)
+    app = create_app(settings)
+    async with LifespanManager(app), httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
+        retry = await client.post(SYNC, content=street.body(member_id), headers=headers)
+        assert retry.status_code == 200, retry.text
+        await assert_exactly_once(app.state.ctx.db, street, by_uuid(retry))
