@@ -131,6 +131,16 @@ def integrity_handler(_: Request, exc: Exception) -> Response[dict[str, Any]]:
     return _body(409, "conflict", "数据冲突：记录已存在或仍被引用")
 
 
+def out_of_range_handler(request: Request, exc: Exception) -> Response[dict[str, Any]]:
+    """An integer the database cannot hold (ids are 32-bit on PostgreSQL, 64-bit on SQLite) can only come
+    from the request — ``/members/99999999999`` or a huge number in a body: a 400, not a 500."""
+    from asyncpg.exceptions import NumericValueOutOfRangeError
+
+    if isinstance(exc, (OverflowError, NumericValueOutOfRangeError)) or isinstance(exc.__cause__, OverflowError):
+        return _body(400, "out_of_range", "数值超出允许范围")
+    return internal_error_handler(request, exc)  # any other data error is ours
+
+
 def internal_error_handler(request: Request, exc: Exception) -> Response[dict[str, Any]]:
     log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     return _body(HTTP_500_INTERNAL_SERVER_ERROR, "server_error", "服务器内部错误，请稍后再试")
@@ -144,8 +154,15 @@ def _integrity_classes() -> tuple[type[Exception], ...]:
     return (sqlite3.IntegrityError, asyncpg.IntegrityConstraintViolationError)
 
 
+def _out_of_range_classes() -> tuple[type[Exception], ...]:
+    from asyncpg.exceptions import DataError  # also "invalid input for query argument" (raised from OverflowError)
+
+    return (OverflowError, DataError)
+
+
 EXCEPTION_HANDLERS: dict[Any, Any] = {
     **{cls: integrity_handler for cls in _integrity_classes()},
+    **{cls: out_of_range_handler for cls in _out_of_range_classes()},
     APIError: api_error_handler,
     ValidationException: validation_handler,
     DatabaseUnavailable: unavailable_handler,
