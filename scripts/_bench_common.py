@@ -395,6 +395,109 @@ def activity_qr(ctx: Any, activity: OpenActivity, station_id: int) -> str:
     return ctx.tokens.qr_url(token)
 
 
+# --------------------------------------------------------------------------- offline sync batches
+
+
+@dataclass
+class SyncStreet:
+    """Members with bearer tokens, one station and open activities, for sync fault runs. Batch
+    ``(member, part)`` of ``size`` items names activities ``[part * size, (part + 1) * size)``, so
+    every item of every batch is a distinct check-in that is accepted (+1 point)."""
+
+    root_id: int
+    members: list[int]
+    bearer: dict[int, str]
+    qrs: list[str]
+    batches: dict[tuple[int, int], list[dict[str, Any]]] = field(default_factory=dict)
+
+    def batch(self, member_id: int, part: int = 0, size: int | None = None) -> list[dict[str, Any]]:
+        """The items of one offline batch: made on first use, the same items (client_uuids) after."""
+        key = (member_id, part)
+        if key not in self.batches:
+            size = size or len(self.qrs)
+            qrs = self.qrs[part * size:(part + 1) * size]
+            if len(qrs) < size:
+                raise SetupError(f"only {len(self.qrs)} activities for batch part {part} of {size} items")
+            start = datetime.now().astimezone().replace(microsecond=0) - timedelta(minutes=30)
+            self.batches[key] = [
+                {"client_uuid": uuid.uuid4().hex, "token": qr, "scanned_at": (start + timedelta(seconds=2 * i)).isoformat()}
+                for i, qr in enumerate(qrs)
+            ]
+        return self.batches[key]
+
+    def body(self, member_id: int, part: int = 0, items: list[dict[str, Any]] | None = None) -> bytes:
+        import json
+
+        return json.dumps({"items": self.batch(member_id, part) if items is None else items}).encode()
+
+    def headers(self, member_id: int) -> dict[str, str]:
+        return {"authorization": f"Bearer {self.bearer[member_id]}", "content-type": "application/json"}
+
+
+async def build_sync_street(ctx: Any, members: int, activities: int = 500) -> SyncStreet:
+    """A street root with two branches, ``members`` members with logins, a station, open activities."""
+    tree = await build_org_tree(ctx, communities=1, branches_per_community=2)
+    people = await insert_members(ctx, tree.branches, members)
+    station = await insert_station(ctx, tree.root_id, tree.root_path)
+    acts = await insert_open_activities(ctx, activities, station, tree.root_id, tree.root_path)
+    return SyncStreet(
+        root_id=tree.root_id, members=[m.member_id for m in people],
+        bearer={m.member_id: ctx.tokens.access_token(int(m.user_id or 0), 120)[0] for m in people},
+        qrs=[activity_qr(ctx, a, station) for a in acts],
+    )
+
+
+async def exactly_once_problems(db: Any, street: SyncStreet, answers: dict[str, dict[str, Any]]) -> list[str]:
+    """What breaks "every item exactly once", after every batch of ``street`` has been replayed:
+    one ``checkins`` row per item, one ``checkin_attempts`` row per (client_uuid, member) pointing at
+    it (a replay stores nothing new), one ``points_ledger`` entry per check-in, every member's tally
+    at the root org equal to their ledger sum, and ``answers`` (client_uuid → the result a client
+    was given) agreeing with the stored rows. ``db`` is the app's ``Database``. Empty: all good."""
+    problems: list[str] = []
+    sent = {(item["client_uuid"], member_id) for (member_id, _), items in street.batches.items() for item in items}
+    attempts = await db.fetch("SELECT client_uuid, member_id, status, checkin_id, activity_id FROM checkin_attempts")
+    stored = {(a[0], a[1]) for a in attempts}
+    if len(attempts) != len(sent) or stored != sent:
+        problems.append(f"attempts: {len(attempts)} rows for {len(sent)} items sent;"
+                        f" {len(sent - stored)} items without one, {len(stored - sent)} unknown")
+    checkins = {r[0]: r for r in await db.fetch("SELECT id, member_id, activity_id, status FROM checkins")}
+    if len(checkins) != len(sent):
+        problems.append(f"check-ins: {len(checkins)} rows for {len(sent)} items")
+    stored_by_uuid: dict[str, tuple[Any, Any]] = {}
+    bad = 0
+    for client_uuid, member_id, status, checkin_id, activity_id in attempts:
+        row = checkins.get(checkin_id)
+        if status != "accepted" or row is None or (row[1], row[2], row[3]) != (member_id, activity_id, "accepted"):
+            bad += 1
+        stored_by_uuid[client_uuid] = (checkin_id, activity_id)
+    if bad:
+        problems.append(f"{bad} attempts not accepted or not pointing at their member's check-in")
+    if len({a[3] for a in attempts}) != len(attempts):
+        problems.append("some check-in is shared by two attempts")
+    ledger = await db.fetch("SELECT source_id, member_id, delta, year FROM points_ledger WHERE source_type = 'checkin'")
+    if sorted(r[0] for r in ledger) != sorted(checkins):
+        problems.append(f"ledger: {len(ledger)} check-in entries ({len({r[0] for r in ledger})} distinct)"
+                        f" for {len(checkins)} check-ins")
+    others = int(await db.fetchval("SELECT COUNT(*) FROM points_ledger")) - len(ledger)
+    if others:
+        problems.append(f"ledger: {others} entries that are not check-ins")
+    sums: dict[tuple[int, int], float] = {}
+    for _, member_id, delta, year in ledger:
+        sums[(member_id, year)] = sums.get((member_id, year), 0.0) + float(delta)
+    tally = {
+        (r[0], r[1]): float(r[2])
+        for r in await db.fetch("SELECT member_id, year, earned FROM points_tally WHERE org_id = $1", street.root_id)
+    }
+    if {k: v for k, v in tally.items() if v} != sums:
+        problems.append(f"tally at the root (Σ {sum(tally.values()):g}) differs from the ledger (Σ {sum(sums.values()):g})")
+    wrong = [u for u, r in answers.items()
+             if (r.get("status"), r.get("points_awarded")) != ("accepted", 1)
+             or (r.get("checkin_id"), r.get("activity_id")) != stored_by_uuid.get(u)]
+    if wrong:
+        problems.append(f"{len(wrong)} results given to clients disagree with the stored rows, e.g. {answers[wrong[0]]}")
+    return problems
+
+
 # --------------------------------------------------------------------------- timing / printing
 
 

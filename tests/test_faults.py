@@ -13,7 +13,6 @@ scripts/fault_pg_restart.py (too long for the suite).
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import random
 import shutil
@@ -21,11 +20,8 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -35,12 +31,10 @@ from asgi_lifespan import LifespanManager
 
 from scripts._bench_common import (
     Processes,
-    activity_qr,
-    build_org_tree,
+    SyncStreet,
+    build_sync_street,
+    exactly_once_problems,
     free_port,
-    insert_members,
-    insert_open_activities,
-    insert_station,
     wait_http,
 )
 from server.app import create_app
@@ -52,78 +46,9 @@ from tests.conftest import ROOT, _settings, has_chinese
 SYNC = "/api/v1/checkins/sync"
 
 
-# --------------------------------------------------------------------------- data
-
-
-@dataclass
-class Street:
-    """One root org, members with logins, one station and open activities (every item of a batch
-    names a different one, so every item is a new, accepted check-in)."""
-
-    root_id: int
-    members: list[int]
-    bearer: dict[int, str]
-    qrs: list[str]
-    batches: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
-
-    def batch(self, member_id: int) -> list[dict[str, Any]]:
-        """The member's 500-item offline batch (made once; later calls give the same items)."""
-        if member_id not in self.batches:
-            start = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=30)
-            self.batches[member_id] = [
-                {"client_uuid": uuid.uuid4().hex, "token": qr, "scanned_at": (start + timedelta(seconds=2 * i)).isoformat()}
-                for i, qr in enumerate(self.qrs)
-            ]
-        return self.batches[member_id]
-
-    def body(self, member_id: int, items: list[dict[str, Any]] | None = None) -> bytes:
-        return json.dumps({"items": items if items is not None else self.batch(member_id)}).encode()
-
-    def headers(self, member_id: int) -> dict[str, str]:
-        return {"authorization": f"Bearer {self.bearer[member_id]}", "content-type": "application/json"}
-
-
-async def build_street(ctx: Any, members: int, activities: int = 500) -> Street:
-    tree = await build_org_tree(ctx, communities=1, branches_per_community=2)
-    people = await insert_members(ctx, tree.branches, members)
-    station = await insert_station(ctx, tree.root_id, tree.root_path)
-    acts = await insert_open_activities(ctx, activities, station, tree.root_id, tree.root_path)
-    return Street(
-        root_id=tree.root_id, members=[m.member_id for m in people],
-        bearer={m.member_id: ctx.tokens.access_token(int(m.user_id), 30)[0] for m in people},  # type: ignore[arg-type]
-        qrs=[activity_qr(ctx, a, station) for a in acts],
-    )
-
-
-async def assert_exactly_once(db: Database, street: Street, answers: dict[str, dict[str, Any]]) -> None:
-    """Every item of every batch exactly once in check-ins, attempts and ledger; tally = ledger;
-    ``answers`` (client_uuid → the result a client was given) agree with the stored rows."""
-    sent = {(item["client_uuid"], member_id) for member_id, items in street.batches.items() for item in items}
-    attempts = await db.fetch("SELECT client_uuid, member_id, status, checkin_id, activity_id FROM checkin_attempts")
-    assert len(attempts) == len(sent) and {(a[0], a[1]) for a in attempts} == sent  # one per item, nothing else
-    checkins = {r[0]: r for r in await db.fetch("SELECT id, member_id, activity_id, status FROM checkins")}
-    assert len(checkins) == len(sent)
-    by_uuid: dict[str, Any] = {}
-    for client_uuid, member_id, status, checkin_id, activity_id in attempts:
-        assert status == "accepted", (client_uuid, status)
-        row = checkins[checkin_id]
-        assert (row[1], row[2], row[3]) == (member_id, activity_id, "accepted")
-        by_uuid[client_uuid] = (checkin_id, activity_id)
-    assert len({a[3] for a in attempts}) == len(checkins)  # no check-in shared by two attempts
-    ledger = await db.fetch("SELECT source_id, member_id, delta, year FROM points_ledger WHERE source_type = 'checkin'")
-    assert sorted(r[0] for r in ledger) == sorted(checkins)  # one entry per check-in
-    assert await db.fetchval("SELECT COUNT(*) FROM points_ledger") == len(ledger)
-    sums: dict[tuple[int, int], float] = {}
-    for _, member_id, delta, year in ledger:
-        sums[(member_id, year)] = sums.get((member_id, year), 0.0) + float(delta)
-    tally = {
-        (r[0], r[1]): float(r[2])
-        for r in await db.fetch("SELECT member_id, year, earned FROM points_tally WHERE org_id = $1", street.root_id)
-    }
-    assert {k: v for k, v in tally.items() if v} == sums
-    for client_uuid, result in answers.items():
-        assert result["status"] == "accepted" and result["points_awarded"] == 1, result
-        assert (result["checkin_id"], result["activity_id"]) == by_uuid[client_uuid]
+async def assert_exactly_once(db: Database, street: SyncStreet, answers: dict[str, dict[str, Any]]) -> None:
+    problems = await exactly_once_problems(db, street, answers)
+    assert not problems, problems
 
 
 # --------------------------------------------------------------------------- a live server
@@ -200,8 +125,9 @@ class Peek:
         return {r[0] for r in await self.conn.fetch(sql)}
 
 
-async def post_batch(client: httpx.AsyncClient, street: Street, member_id: int) -> httpx.Response:
-    return await client.post(SYNC, content=street.body(member_id), headers=street.headers(member_id))
+async def post_batch(client: httpx.AsyncClient, street: SyncStreet, key: tuple[int, int]) -> httpx.Response:
+    member_id, part = key
+    return await client.post(SYNC, content=street.body(member_id, part), headers=street.headers(member_id))
 
 
 def by_uuid(response: httpx.Response) -> dict[str, dict[str, Any]]:
@@ -234,7 +160,7 @@ async def test_kill_9_in_the_middle_of_syncs_then_replay_gives_each_item_exactly
     not. At the end: restart, replay everything, check exactly once, and that every reply a phone
     got before a kill is what the replay answers."""
     async with open_context(settings) as ctx:
-        street = await build_street(ctx, ROUNDS * MEMBERS_PER_ROUND)
+        street = await build_sync_street(ctx, ROUNDS * MEMBERS_PER_ROUND)
     rng = random.Random()
     answers: dict[str, dict[str, Any]] = {}  # results phones received before a kill
     async with Peek(settings) as peek:
@@ -249,9 +175,9 @@ async def test_kill_9_in_the_middle_of_syncs_then_replay_gives_each_item_exactly
 
             async def phone(client: httpx.AsyncClient) -> None:
                 while work:
-                    member_id = work.pop()
+                    key = work.pop()
                     try:
-                        reply = await post_batch(client, street, member_id)
+                        reply = await post_batch(client, street, key)
                     except httpx.ConnectError:
                         return  # sent after the kill
                     except httpx.TransportError as exc:
@@ -276,7 +202,7 @@ async def test_kill_9_in_the_middle_of_syncs_then_replay_gives_each_item_exactly
 
     live.start()
     async with httpx.AsyncClient(base_url=live.url, timeout=60) as client:
-        replays = await asyncio.gather(*(post_batch(client, street, m) for m in street.batches))
+        replays = await asyncio.gather(*(post_batch(client, street, key) for key in street.batches))
     final: dict[str, dict[str, Any]] = {}
     for reply in replays:
         assert reply.status_code == 200, reply.text
@@ -299,7 +225,7 @@ async def test_the_same_batch_from_20_clients_at_once_is_stored_exactly_once(set
     """The page, the service worker and a dozen retries of one phone, all at once (each in its own
     item order): every client gets 500 results that match the one stored row per item."""
     async with open_context(settings) as ctx:
-        street = await build_street(ctx, 1)
+        street = await build_sync_street(ctx, 1)
     member_id = street.members[0]
     items = street.batch(member_id)
     live.workers = 2 if settings.dialect == "postgres" else 1  # PostgreSQL: two processes race, too
@@ -308,7 +234,7 @@ async def test_the_same_batch_from_20_clients_at_once_is_stored_exactly_once(set
     limits = httpx.Limits(max_connections=20)
     async with httpx.AsyncClient(base_url=live.url, timeout=60, limits=limits) as client:
         replies = await asyncio.gather(*(
-            client.post(SYNC, content=street.body(member_id, order), headers=street.headers(member_id)) for order in orders
+            client.post(SYNC, content=street.body(member_id, items=order), headers=street.headers(member_id)) for order in orders
         ))
     results: dict[str, dict[str, Any]] | None = None
     for order, reply in zip(orders, replies):
@@ -384,7 +310,7 @@ async def test_sqlite_file_turning_read_only_under_a_running_server_is_503_and_n
     app = create_app(_settings(f"sqlite:///{path}", key_file))
     async with LifespanManager(app), httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
         ctx = app.state.ctx
-        street = await build_street(ctx, 1)
+        street = await build_sync_street(ctx, 1)
         member_id = street.members[0]
         wal = path.with_name(path.name + "-wal")
         assert wal.exists()  # WAL mode: commits go there first
@@ -412,7 +338,7 @@ async def test_server_started_on_a_read_only_sqlite_file_serves_reads_and_answer
     shutil.copy(sqlite_template, path)
     settings = _settings(f"sqlite:///{path}", key_file)
     async with open_context(settings) as ctx:
-        street = await build_street(ctx, 1)
+        street = await build_sync_street(ctx, 1)
     member_id = street.members[0]
     headers = street.headers(member_id)
     with read_only([path], open_files=False):
