@@ -19,6 +19,7 @@ COPY pyproject.toml requirements.lock ./
 COPY server/ ./server/
 COPY migrations/ ./migrations/
 COPY piccolo_conf.py ./
+COPY scripts/backup_sqlite.py ./scripts/
 RUN pip install --no-cache-dir -c requirements.lock -e . \
  && useradd --system --uid 10001 --home /app hongyi \
  && mkdir -p /data && chown hongyi /data
