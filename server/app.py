@@ -22,7 +22,7 @@ from server.core import engines
 from server.core.auth import BearerAuthMiddleware
 from server.core.context import Context, provide_ctx
 from server.core.db import DatabaseUnavailable, create_database
-from server.core.errors import EXCEPTION_HANDLERS
+from server.core.errors import EXCEPTION_HANDLERS, document_error_responses
 from server.core.ratelimit import MemoryLimiter, RedisLimiter
 from server.health.routes import health
 from server.hours.routes import VolunteerHoursController, my_volunteer_hours
@@ -144,7 +144,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     )
     cors = CORSConfig(allow_origins=list(settings.cors_origins), allow_credentials=False) if settings.cors_origins else None
     logging.basicConfig(level=logging.DEBUG if settings.debug else logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    return Litestar(
+    app = Litestar(
         route_handlers=[api, web.index, web.spa],
         lifespan=[lifespan],
         dependencies={"ctx": Provide(provide_ctx, sync_to_thread=False)},
@@ -157,3 +157,5 @@ def create_app(settings: Settings | None = None) -> Litestar:
         ),
         debug=settings.debug,
     )
+    document_error_responses(app)
+    return app

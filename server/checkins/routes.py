@@ -3,6 +3,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from litestar import Controller, Request, Response, get, post
+from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath, JSONBody, QueryParameter
 
 from server.checkins import services
@@ -20,7 +21,7 @@ from server.checkins.schemas import (
 )
 from server.core.auth import Principal
 from server.core.context import Ctx
-from server.core.errors import APIError, forbidden, not_found
+from server.core.errors import APIError, ErrorOut, forbidden, not_found
 from server.core.sql import Where
 from server.keys.tokens import TokenError, extract_token
 
@@ -29,6 +30,12 @@ def _member_actor(user: Principal) -> tuple[services.Actor, tuple[int, str, str]
     if user.member_id is None or user.member_org_path is None:
         raise forbidden("当前账号不是党员账号，不能自助签到")
     return services.Actor(member_id=user.member_id, method="self"), (user.member_id, user.member_org_path, user.member_status or "")
+
+
+# A rejected check-in answers 422 with its result (reason + Chinese message); a bad card code with an error body.
+REJECTED = {
+    422: ResponseSpec(CheckinResultOut | ErrorOut, description="Rejected: the result, or an error body", generate_examples=False),
+}
 
 
 def _processor(ctx: Ctx) -> services.CheckinProcessor:
@@ -61,7 +68,7 @@ class CheckinController(Controller):
 
     @post(
         "/", status_code=200, summary="Check in with one scanned code (422 when rejected)",
-        middleware=[single_checkin_lane],
+        middleware=[single_checkin_lane], responses=REJECTED,
     )
     async def check_in(self, request: Request, ctx: Ctx, data: JSONBody[CheckinItemIn]) -> Response[CheckinResultOut]:
         actor, member = _member_actor(request.user)
@@ -78,7 +85,7 @@ class CheckinController(Controller):
         results = await _processor(ctx).process(actor, [item_in(i) for i in data.items], member=member)
         return SyncOut(results=[result_out(r) for r in results])
 
-    @post("/staff", status_code=200, summary="Staff check a member in by member card QR or member id")
+    @post("/staff", status_code=200, summary="Staff check a member in by member card QR or member id", responses=REJECTED)
     async def staff_check_in(self, request: Request, ctx: Ctx, data: JSONBody[StaffCheckinIn]) -> Response[CheckinResultOut]:
         user: Principal = request.user
         if not user.is_staff_like:  # a role that never checks others in: 403, whatever the activity

@@ -10,7 +10,8 @@ import logging
 import re
 from typing import Any
 
-from litestar import Request, Response
+import msgspec
+from litestar import Litestar, Request, Response
 from litestar.exceptions import (
     HTTPException,
     MethodNotAllowedException,
@@ -19,6 +20,9 @@ from litestar.exceptions import (
     PermissionDeniedException,
     ValidationException,
 )
+from litestar.handlers import HTTPRouteHandler
+from litestar.openapi.datastructures import ResponseSpec
+from litestar.routes import HTTPRoute
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR, HTTP_503_SERVICE_UNAVAILABLE
 
 from server.core.db import DatabaseUnavailable
@@ -33,6 +37,15 @@ class APIError(Exception):
         self.code = code
         self.detail = detail
         self.extra = extra or {}
+
+
+class ErrorOut(msgspec.Struct, kw_only=True):
+    """Every error answer. Some carry more fields (``errors`` for bad input, an import's row list)."""
+
+    status_code: int
+    code: str
+    detail: str
+    errors: list[Any] | msgspec.UnsetType = msgspec.UNSET
 
 
 def not_found(what: str = "对象") -> APIError:
@@ -158,6 +171,42 @@ def _out_of_range_classes() -> tuple[type[Exception], ...]:
     from asyncpg.exceptions import DataError  # also "invalid input for query argument" (raised from OverflowError)
 
     return (OverflowError, DataError)
+
+
+# What each error status means, for the OpenAPI document (``code`` says which case it is).
+_ERROR_STATUSES = {
+    400: "Bad input (`code`: invalid_input, invalid_type, missing_field, unknown_field, malformed_json, …)",
+    401: "Not signed in, or the sign-in has expired",
+    403: "Signed in, but not allowed to do this",
+    404: "No such object, or not visible to the caller",
+    409: "Conflicts with stored data (e.g. already exists, still referenced)",
+    413: "Request body or upload too large",
+    415: "Request body in a format this endpoint does not take",
+    422: "Well-formed, but breaks a business rule (see `code`)",
+    429: "Too many requests; try again later",
+    503: "The database is unavailable; nothing was written",
+}
+_READ_ONLY_STATUSES = (400, 401, 403, 404, 409, 429, 503)
+
+
+def document_error_responses(app: Litestar) -> None:
+    """Declares the error answers (body ``ErrorOut``) of every API operation in the OpenAPI document.
+
+    Reads answer 400/401/403/404/409/429/503; writes also 413/415/422. A handler's own ``responses``
+    entry for a status wins (e.g. check-ins answer 422 with their result body).
+    """
+    for route in app.routes:
+        if not isinstance(route, HTTPRoute) or not route.path.startswith("/api/"):
+            continue
+        for handler in route.route_handlers:
+            if not isinstance(handler, HTTPRouteHandler):
+                continue
+            writes = bool(handler.http_methods - {"GET", "HEAD", "OPTIONS"})
+            statuses = _ERROR_STATUSES if writes else {s: _ERROR_STATUSES[s] for s in _READ_ONLY_STATUSES}
+            declared = dict(handler.responses or {})
+            for status, description in statuses.items():
+                declared.setdefault(status, ResponseSpec(data_container=ErrorOut, description=description, generate_examples=False))
+            handler.responses = declared
 
 
 EXCEPTION_HANDLERS: dict[Any, Any] = {

@@ -1,10 +1,14 @@
 from litestar import Response, get
+from litestar.openapi.datastructures import ResponseSpec
 
 from server.core.context import Ctx
 from server.core.db import DatabaseUnavailable
 
 
-@get("/health", opt={"exclude_from_auth": True}, tags=["health"], summary="Liveness and database reachability")
+@get(
+    "/health", opt={"exclude_from_auth": True}, tags=["health"], summary="Liveness and database reachability",
+    responses={503: ResponseSpec(dict[str, str], description="Degraded: the database is unreachable", generate_examples=False)},
+)
 async def health(ctx: Ctx) -> Response[dict[str, str]]:
     try:
         await ctx.db.fetchval("SELECT 1")
