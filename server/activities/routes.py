@@ -14,7 +14,7 @@ from server.activities.schemas import (
     CloseOut,
 )
 from server.core.context import Ctx
-from server.core.downloads import PDF, XLSX, content_disposition
+from server.core.downloads import JSON, PDF, PNG, SVG, XLSX, content_disposition, file_operation
 from server.core.qr import poster_pdf, poster_svg, qr_png
 
 
@@ -50,7 +50,10 @@ class ActivityController(Controller):
     async def update_activity(self, request: Request, ctx: Ctx, activity_id: FromPath[int], data: JSONBody[ActivityPatch]) -> ActivityOut:
         return await services.update_activity(ctx, request.user, activity_id, data)
 
-    @get("/{activity_id:int}/qr", summary="The activity check-in code: JSON, A4 poster as SVG or PDF, or PNG")
+    @get(
+        "/{activity_id:int}/qr", operation_class=file_operation(JSON, SVG, PDF, PNG),
+        summary="The activity check-in code: JSON, A4 poster as SVG or PDF, or PNG",
+    )
     async def qr(
         self, request: Request, ctx: Ctx, activity_id: FromPath[int],
         format: FromQuery[Literal["json", "svg", "pdf", "png"]] = "json",
@@ -59,7 +62,7 @@ class ActivityController(Controller):
         if format == "json":
             return Response(code)
         if format == "png":
-            return Response(await asyncio.to_thread(qr_png, code.url), media_type="image/png")
+            return Response(await asyncio.to_thread(qr_png, code.url), media_type=PNG)
         activity, _ = await services.visible_activity(ctx, request.user, activity_id)
         local = activity.starts_at.astimezone(ctx.settings.tz)
         subtitle = f"{local:%Y-%m-%d %H:%M} · {activity.station_name}"
@@ -70,13 +73,13 @@ class ActivityController(Controller):
             disposition = content_disposition(f"{activity.title}-签到码.pdf", f"activity-{activity.id}.pdf", inline=True)
             return Response(body, media_type=PDF, headers={"Content-Disposition": disposition})
         body = await asyncio.to_thread(poster_svg, activity.title, subtitle, code.url, "扫码签到")
-        return Response(body, media_type="image/svg+xml")
+        return Response(body, media_type=SVG)
 
     @get("/{activity_id:int}/attendance", summary="Who came, who is pending, who is absent")
     async def attendance(self, request: Request, ctx: Ctx, activity_id: FromPath[int]) -> AttendanceOut:
         return await services.attendance(ctx, request.user, activity_id)
 
-    @get("/{activity_id:int}/attendance.xlsx", summary="The attendance sheet as xlsx (姓名, 支部, 状态, 方式, 签到/签退时间)")
+    @get("/{activity_id:int}/attendance.xlsx", media_type=XLSX, summary="The attendance sheet as xlsx (姓名, 支部, 状态, 方式, 签到/签退时间)")
     async def attendance_xlsx(self, request: Request, ctx: Ctx, activity_id: FromPath[int]) -> Response[bytes]:
         body, filename = await services.attendance_xlsx(ctx, request.user, activity_id)
         disposition = content_disposition(filename, f"attendance-{activity_id}.xlsx")

@@ -9,7 +9,7 @@ from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 from server.accounts.schemas import InviteOut
 from server.accounts.services import create_invite
 from server.core.context import Ctx
-from server.core.downloads import XLSX, content_disposition
+from server.core.downloads import PNG, SVG, XLSX, content_disposition, file_operation
 from server.core.errors import APIError, forbidden
 from server.core.qr import card_svg, qr_png
 from server.members import importer, services
@@ -57,7 +57,7 @@ class MemberController(Controller):
         result = await importer.import_members(ctx, request.user, content, dry_run=dry_run)
         return Response(result, status_code=201 if result.created else 200, headers={"Cache-Control": "no-store"})
 
-    @get("/import/template.xlsx", summary="The import template: 党员信息 (headers), 填写说明, 组织列表 (my orgs with ids)")
+    @get("/import/template.xlsx", media_type=XLSX, summary="The import template: 党员信息 (headers), 填写说明, 组织列表 (my orgs with ids)")
     async def import_template(self, request: Request, ctx: Ctx) -> Response[bytes]:
         body = await importer.template(ctx, request.user)
         headers = {
@@ -83,7 +83,10 @@ class MemberController(Controller):
         user_id = await services.member_user_id(ctx, member_id)
         return await create_invite(ctx, user_id, request.user.user_id)
 
-    @get("/{member_id:int}/card", summary="Member card with QR for staff to scan (SVG card or PNG QR)")
+    @get(
+        "/{member_id:int}/card", operation_class=file_operation(SVG, PNG),
+        summary="Member card with QR for staff to scan (SVG card or PNG QR)",
+    )
     async def card(
         self, request: Request, ctx: Ctx, member_id: FromPath[int], format: FromQuery[Literal["svg", "png"]] = "svg"
     ) -> Response[bytes]:
@@ -91,9 +94,9 @@ class MemberController(Controller):
         url = ctx.tokens.qr_url(await services.card_token(ctx, member_id))
         headers = {"Cache-Control": "private, no-store"}
         if format == "png":
-            return Response(await asyncio.to_thread(qr_png, url), media_type="image/png", headers=headers)
+            return Response(await asyncio.to_thread(qr_png, url), media_type=PNG, headers=headers)
         body = await asyncio.to_thread(card_svg, member.name, member.org_name, url)
-        return Response(body, media_type="image/svg+xml", headers=headers)
+        return Response(body, media_type=SVG, headers=headers)
 
 
 async def _upload(request: Request) -> bytes:

@@ -37,28 +37,28 @@ class ReportController(Controller):
     path = "/reports"
     tags = ["reports"]
 
-    @get("/points.xlsx", summary="Points: sheets 党员积分 (base, 基础/奖励/扣减, total, star, rank in branch) and 支部积分")
+    @get("/points.xlsx", media_type=XLSX, summary="Points: sheets 党员积分 (base, 基础/奖励/扣减, total, star, rank in branch) and 支部积分")
     async def points(
         self, request: Request, ctx: Ctx, org_id: OrgId = None, year: Year = None, date_from: DateFrom = None,
         date_to: DateTo = None,
     ) -> Response[bytes]:
         return await _download(services.points_report, "points", request, ctx, org_id, year, date_from, date_to)
 
-    @get("/attendance.xlsx", summary="三会一课 attendance: per activity (应到/实到/请假/缺席 and names), detail, per member")
+    @get("/attendance.xlsx", media_type=XLSX, summary="三会一课 attendance: per activity (应到/实到/请假/缺席 and names), detail, per member")
     async def attendance(
         self, request: Request, ctx: Ctx, org_id: OrgId = None, year: Year = None, date_from: DateFrom = None,
         date_to: DateTo = None,
     ) -> Response[bytes]:
         return await _download(services.attendance_report, "attendance", request, ctx, org_id, year, date_from, date_to)
 
-    @get("/volunteer-hours.xlsx", summary="Volunteer hours per member (approved, pending, records) and every record")
+    @get("/volunteer-hours.xlsx", media_type=XLSX, summary="Volunteer hours per member (approved, pending, records) and every record")
     async def volunteer_hours(
         self, request: Request, ctx: Ctx, org_id: OrgId = None, year: Year = None, date_from: DateFrom = None,
         date_to: DateTo = None,
     ) -> Response[bytes]:
         return await _download(services.hours_report, "volunteer-hours", request, ctx, org_id, year, date_from, date_to)
 
-    @get("/pairings.xlsx", summary="一帮一 pairings with visit counts (all/verified), last visit, overdue flag and days")
+    @get("/pairings.xlsx", media_type=XLSX, summary="一帮一 pairings with visit counts (all/verified), last visit, overdue flag and days")
     async def pairings(
         self, request: Request, ctx: Ctx, org_id: OrgId = None, year: Year = None, date_from: DateFrom = None,
         date_to: DateTo = None,

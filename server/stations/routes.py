@@ -5,7 +5,7 @@ from litestar import Controller, Request, Response, delete, get, patch, post
 from litestar.params import FromPath, FromQuery, JSONBody
 
 from server.core.context import Ctx
-from server.core.downloads import PDF, content_disposition
+from server.core.downloads import JSON, PDF, PNG, SVG, content_disposition, file_operation
 from server.core.qr import poster_pdf, poster_svg, qr_png, qr_svg
 from server.stations import live, services
 from server.stations.schemas import KioskIn, KioskOut, LiveOut, StationIn, StationOut, StationPatch
@@ -34,7 +34,10 @@ class StationController(Controller):
     async def update_station(self, request: Request, ctx: Ctx, station_id: FromPath[int], data: JSONBody[StationPatch]) -> StationOut:
         return await services.update_station(ctx, request.user, station_id, data)
 
-    @get("/{station_id:int}/poster", summary="Station check-in poster: A4 SVG or PDF, the QR as PNG/SVG, or its token as JSON")
+    @get(
+        "/{station_id:int}/poster", operation_class=file_operation(SVG, PDF, PNG, JSON),
+        summary="Station check-in poster: A4 SVG or PDF, the QR as PNG/SVG, or its token as JSON",
+    )
     async def poster(
         self, request: Request, ctx: Ctx, station_id: FromPath[int],
         format: FromQuery[Literal["svg", "pdf", "png", "qr.svg", "json"]] = "svg",
@@ -53,12 +56,12 @@ class StationController(Controller):
             )
             return Response(body, media_type=PDF, headers={"Content-Disposition": disposition})
         if format == "png":
-            return Response(await asyncio.to_thread(qr_png, url), media_type="image/png", headers=headers)
+            return Response(await asyncio.to_thread(qr_png, url), media_type=PNG, headers=headers)
         if format == "qr.svg":
-            return Response(await asyncio.to_thread(qr_svg, url), media_type="image/svg+xml", headers=headers)
+            return Response(await asyncio.to_thread(qr_svg, url), media_type=SVG, headers=headers)
         # A first render takes 10–30 ms: off the event loop (repeats come from the cache).
         body = await asyncio.to_thread(poster_svg, station.name, subtitle, url, STATION_HINT)
-        return Response(body, media_type="image/svg+xml", headers=headers)
+        return Response(body, media_type=SVG, headers=headers)
 
     @get("/{station_id:int}/live", summary="Live feed: today's and open activities with counts, the last 10 check-ins")
     async def live_feed(self, request: Request, ctx: Ctx, station_id: FromPath[int]) -> Response[LiveOut]:
