@@ -1,6 +1,6 @@
 from typing import Annotated
 
-from litestar import Controller, Request, Response, delete, get, post
+from litestar import Controller, Request, delete, get, post
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
 from server.accounts import services
@@ -44,9 +44,8 @@ async def refresh(ctx: Ctx, data: JSONBody[RefreshIn]) -> TokenOut:
 
 
 @post("/auth/logout", status_code=204, tags=["auth"], summary="Revoke the refresh token (or all of mine)")
-async def logout(request: Request, ctx: Ctx, data: JSONBody[LogoutIn | None] = None) -> Response[None]:
+async def logout(request: Request, ctx: Ctx, data: JSONBody[LogoutIn | None] = None) -> None:
     await services.logout(ctx, request.user.user_id, data.refresh_token if data else None)
-    return Response(None, status_code=204)
 
 
 @post("/auth/activate", opt=PUBLIC, status_code=200, tags=["auth"], summary="Set a password with an invite code")
