@@ -8,15 +8,17 @@ import { verifyToken } from '../src/lib/tokens'
 const b64url = (data: Buffer | string) => Buffer.from(data).toString('base64url')
 const { privateKey, publicKey } = generateKeyPairSync('ed25519')
 const other = generateKeyPairSync('ed25519')
-const jwk = { ...(publicKey.export({ format: 'jwk' }) as { kty: string; crv: string; x: string }), kid: 'k2026' }
+const jwk = { ...(publicKey.export({ format: 'jwk' }) as { kty: string; crv: string; x: string }), kid: 's2026' }
+const kiosk = generateKeyPairSync('ed25519')
+const kioskJwk = { ...(kiosk.publicKey.export({ format: 'jwk' }) as { kty: string; crv: string; x: string }), kid: 'k7' }
 
-function token(claims: object, key = privateKey, kid = 'k2026'): string {
+function token(claims: object, key = privateKey, kid = 's2026'): string {
   const signed = `${b64url(JSON.stringify({ alg: 'EdDSA', kid }))}.${b64url(JSON.stringify(claims))}`
   return `${signed}.${b64url(sign(null, Buffer.from(signed), key))}`
 }
 
 async function withKeys() {
-  await kvSet('jwks', { keys: [jwk], fetched_ms: Date.now() })
+  await kvSet('jwks', { keys: [jwk, kioskJwk], fetched_ms: Date.now() })
   vi.stubGlobal('fetch', async () => { throw new TypeError('offline') }) // no network: cached keys only
 }
 
@@ -35,5 +37,10 @@ describe.each([
     const [h, , s] = token(claims).split('.')
     await expect(verifyToken(`${h}.${b64url(JSON.stringify({ ...claims, aid: 6 }))}.${s}`)).rejects.toMatchObject({ reason: 'bad_signature' })
     await expect(verifyToken(token(claims, privateKey, 'k-unknown'))).rejects.toMatchObject({ reason: 'unknown_key' })
+    // A kiosk key signs its rotating codes only: an activity code or a poster from it is forged.
+    const rotating = { t: 'rk', sid: 2, iat: 1_900_000_000 }
+    expect(await verifyToken(token(rotating, kiosk.privateKey, 'k7'))).toEqual(rotating)
+    await expect(verifyToken(token(claims, kiosk.privateKey, 'k7'))).rejects.toMatchObject({ reason: 'bad_signature' })
+    await expect(verifyToken(token({ t: 'st', sid: 2, v: 1 }, kiosk.privateKey, 'k7'))).rejects.toMatchObject({ reason: 'bad_signature' })
   })
 })

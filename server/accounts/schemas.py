@@ -15,7 +15,8 @@ class LoginIn(Input):
 
 
 class RefreshIn(Input):
-    refresh_token: Annotated[str, Meta(min_length=1, max_length=200)]
+    # Longer than a refresh token, so that a token of another kind is answered 401, not 400.
+    refresh_token: Annotated[str, Meta(min_length=1, max_length=4096)]
 
 
 class LogoutIn(Input):

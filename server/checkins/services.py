@@ -412,6 +412,10 @@ class CheckinProcessor:
                 raise TokenError("unknown_key", MESSAGES["unknown_key"])
             key = _kiosk_key(row[0])
             claims = self.ctx.tokens.verify_with(token, key)  # signature first: a forged code is bad_signature
+            if claims.get("t") != "rk":
+                # A kiosk key lives in a tablet's browser: it signs its rotating codes, never an activity
+                # code, a poster or a member card (those would outlive the 60 s and cross stations).
+                raise TokenError("bad_signature", MESSAGES["bad_signature"])
             if row[1] != "active":
                 raise TokenError("revoked", MESSAGES["revoked"])
             return claims, kiosk_id

@@ -128,6 +128,8 @@ class TokenService:
         self.keyring = keyring
         self.public_base_url = public_base_url
         self._verified = _VerifiedCache()
+        # Kiosk-signed codes apart: a hit in ``_verified`` means "signed by a server key".
+        self._kiosk_verified = _VerifiedCache(20_000)
         self._access = _VerifiedCache(20_000)
 
     # -- signing ---------------------------------------------------------------
@@ -165,11 +167,11 @@ class TokenService:
 
     def verify_with(self, token: str, key: Ed25519PublicKey) -> dict[str, Any]:
         """Kiosk tokens: the caller looked the kiosk key up (and checked it is not revoked)."""
-        cached = self._verified.get(token)
+        cached = self._kiosk_verified.get(token)
         if cached is not None:
             return cached
         claims = _decode(token, key)
-        self._verified.put(token, claims)
+        self._kiosk_verified.put(token, claims)
         return claims
 
     # -- access tokens ---------------------------------------------------------

@@ -131,6 +131,8 @@ export async function verifyToken(token: string): Promise<Claims> {
   if (!key) throw new Refused('unknown_key')
   const signed = new TextEncoder().encode(`${headerPart}.${payloadPart}`)
   if (!(await verifySignature(key, signed, b64urlBytes(signaturePart)))) throw new Refused('bad_signature')
+  // A kiosk key (kid k{id}) signs only its rotating codes, as the server insists.
+  if (/^k\d+$/.test(header.kid) && claims.t !== 'rk') throw new Refused('bad_signature')
   return claims
 }
 
