@@ -294,7 +294,7 @@ def checkin_section(checkin: Suite | None, naive: Suite | None) -> tuple[list[st
                  f"{'wrk' if targets[0]['tool'] == 'wrk' else 'the asyncio client in scripts/bench_checkin.py'}. Ceiling: a bare Litestar app with one POST route "
                  "decoding the same body (`scripts/_echo_app.py`), same uvicorn settings, same run. Baseline on PostgreSQL: "
                  "the same check-in written the straightforward way (`scripts/_naive_piccolo_app.py`: an ordinary "
-                 "Litestar route, one Piccolo query per step — 18 statements a check-in against the real server's 8 —, "
+                 "Litestar route, one Piccolo query per step — 18 statements a check-in, more when a tally row is new, against the real server's 8 —, "
                  "no caches, Piccolo's own connection pool), on the same schema, data, load and database checks.")
     lines.append("")
     rows = []
