@@ -23,6 +23,7 @@ from server.core.auth import BearerAuthMiddleware
 from server.core.context import Context, provide_ctx
 from server.core.db import DatabaseUnavailable, create_database
 from server.core.errors import EXCEPTION_HANDLERS, document_error_responses
+from server.core.logs import install_log_masking
 from server.core.ratelimit import MemoryLimiter, RedisLimiter
 from server.health.routes import health
 from server.hours.routes import VolunteerHoursController, my_volunteer_hours
@@ -144,6 +145,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     )
     cors = CORSConfig(allow_origins=list(settings.cors_origins), allow_credentials=False) if settings.cors_origins else None
     logging.basicConfig(level=logging.DEBUG if settings.debug else logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    install_log_masking()  # uvicorn's access log prints paths with /q/{token} and ?code=…
     app = Litestar(
         route_handlers=[api, web.index, web.spa],
         lifespan=[lifespan],
