@@ -13,7 +13,7 @@ from litestar.di import Provide
 from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin
-from litestar.types import ASGIApp, Message, Receive, Scope, Send
+from litestar.types import Message, Scope
 
 from server.accounts import routes as accounts
 from server.activities.routes import ActivityController
@@ -64,26 +64,16 @@ _SCHEMA_CSP = (
 )
 
 
-def security_headers(app: ASGIApp) -> ASGIApp:
-    """Adds no-sniff, frame and content-security headers to every response (the API docs get a looser CSP)."""
+async def security_headers(message: Message, scope: Scope) -> None:
+    """Adds no-sniff, frame and content-security headers to every answer (the API docs get a looser CSP).
 
-    async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await app(scope, receive, send)
-            return
-        is_schema = scope["path"].startswith("/schema")
-
-        async def send_with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                headers = list(message.get("headers") or [])
-                headers.extend(_SECURITY_HEADERS[:3])
-                headers.append(_SCHEMA_CSP if is_schema else _SECURITY_HEADERS[3])
-                message["headers"] = headers
-            await send(message)
-
-        await app(scope, receive, send_with_headers)
-
-    return middleware
+    A before-send hook, not a middleware: it also sees what the CORS and exception layers outside the
+    middleware stack send — a 401 from the auth middleware, a CORS preflight."""
+    if message["type"] == "http.response.start":
+        headers = list(message.get("headers") or [])
+        headers.extend(_SECURITY_HEADERS[:3])
+        headers.append(_SCHEMA_CSP if scope["path"].startswith("/schema") else _SECURITY_HEADERS[3])
+        message["headers"] = headers
 
 
 def create_app(settings: Settings | None = None) -> Litestar:
@@ -150,7 +140,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
         route_handlers=[api, web.index, web.spa],
         lifespan=[lifespan],
         dependencies={"ctx": Provide(provide_ctx, sync_to_thread=False)},
-        middleware=[security_headers, DefineMiddleware(BearerAuthMiddleware, exclude=["^/schema"], exclude_from_auth_key="exclude_from_auth")],
+        middleware=[DefineMiddleware(BearerAuthMiddleware, exclude=["^/schema"], exclude_from_auth_key="exclude_from_auth")],
+        before_send=[security_headers],
         exception_handlers=EXCEPTION_HANDLERS,
         request_max_body_size=MAX_BODY_BYTES,
         cors_config=cors,

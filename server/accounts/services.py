@@ -58,9 +58,11 @@ async def _issue(ctx: Context, user_id: int, family: str | None = None) -> Token
 
 async def login(ctx: Context, phone: str, password: str, client_ip: str) -> TokenOut:
     limit = ctx.settings.login_attempts_per_minute
-    allowed_phone = await ctx.limiter.hit(f"login:phone:{phone}", limit)
-    allowed_ip = await ctx.limiter.hit(f"login:ip:{client_ip}", limit * 5)
-    if not (allowed_phone and allowed_ip):
+    # The address first: tries it refuses do not count against the phone, so one throttled sprayer
+    # cannot also lock the phone's owner out from elsewhere.
+    if not await ctx.limiter.hit(f"login:ip:{client_ip}", limit * 5) or not await ctx.limiter.hit(
+        f"login:phone:{phone}", limit
+    ):
         raise APIError(429, "rate_limited", "登录尝试过于频繁，请一分钟后再试")
     row = await ctx.db.fetchrow("SELECT id, password_hash, is_active FROM users WHERE phone = $1", phone)
     # Verify even for unknown phones, so response time does not reveal which phones exist.
