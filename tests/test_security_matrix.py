@@ -670,6 +670,43 @@ async def test_route_answers_each_caller(matrix: Matrix, case: Case) -> None:
     assert not mismatches, "\n".join(mismatches)
 
 
+# Lists answer 200 to everyone: what they hold is the scope. Which sides' objects each caller's list shows
+# (exactly: an object missing from a list it belongs in is a defect too).
+LISTS: list[tuple[str, dict[str, Any], str, dict[str, set[str]]]] = [
+    # (path, query, the side's object shown, role → sides visible)
+    ("/api/v1/members", {"limit": 500}, "member",
+     {"member": {"A"}, "other_member": set(), "staff_a": {"A"}, "staff_b": {"B"}, "secretary_b": {"B"}, "admin": {"A", "B"}}),
+    ("/api/v1/stations", {}, "station",
+     {"member": {"A", "B"}, "other_member": {"A", "B"}, "staff_a": {"A"}, "staff_b": {"B"}, "secretary_b": set(),
+      "admin": {"A", "B"}}),
+    ("/api/v1/activities", {"limit": 500}, "activity",
+     {"member": {"A", "B"}, "other_member": {"A", "B"}, "staff_a": {"A"}, "staff_b": {"B"}, "secretary_b": {"B"},
+      "admin": {"A", "B"}}),
+    ("/api/v1/pairings", {"limit": 500}, "pairing",
+     {"member": {"A"}, "other_member": set(), "staff_a": {"A"}, "staff_b": {"B"}, "secretary_b": {"B"}, "admin": {"A", "B"}}),
+    ("/api/v1/volunteer-hours", {"limit": 500}, "hours",
+     {"member": {"A"}, "other_member": set(), "staff_a": {"A"}, "staff_b": {"B"}, "secretary_b": {"B"}, "admin": {"A", "B"}}),
+    # Orgs: the subtrees one manages and the chain above one's own branch or station.
+    ("/api/v1/orgs", {}, "branch",
+     {"member": {"A"}, "other_member": {"A"}, "staff_a": set(), "staff_b": set(), "secretary_b": {"B"}, "admin": {"A", "B"}}),
+]
+
+
+@pytest.mark.parametrize(("path", "query", "attribute", "visible"), LISTS, ids=[item[0] for item in LISTS])
+async def test_lists_hold_only_what_is_in_scope(
+    matrix: Matrix, path: str, query: dict[str, Any], attribute: str, visible: dict[str, set[str]]
+) -> None:
+    wrong = []
+    for role in ROLES[1:]:
+        response = await matrix.client.get(path, params=query, headers={"authorization": f"Bearer {matrix.tokens[role]}"})
+        assert response.status_code == 200, (role, response.text)
+        listed = {row["id"] for row in response.json()}
+        shown = {name for name, side in matrix.sides.items() if getattr(side, attribute) in listed}
+        if shown != visible[role]:
+            wrong.append(f"{role}: sides {sorted(shown)} listed, expected {sorted(visible[role])}")
+    assert not wrong, "\n".join(wrong)
+
+
 async def test_staff_never_decide_their_own_checkin(world: Any) -> None:
     """A member who is also staff of the station sees their pending check-in in the queue, but
     approving it (and the points) is for someone else — as for leave, hours, visits and adjustments."""
