@@ -167,11 +167,11 @@ class Processes:
         self.procs: list[subprocess.Popen[bytes]] = []
 
     def start(self, args: Sequence[str], env: dict[str, str] | None = None, log: Path | None = None,
-              cwd: Path = ROOT) -> subprocess.Popen[bytes]:
+              cwd: Path = ROOT, user: str | None = None) -> subprocess.Popen[bytes]:
         out = open(log, "wb") if log is not None else subprocess.DEVNULL  # noqa: SIM115 — closed with the child
         proc = subprocess.Popen(
             list(args), cwd=cwd, env={**os.environ, **(env or {})}, stdout=out, stderr=subprocess.STDOUT,
-            start_new_session=True,
+            start_new_session=True, user=user,
         )
         if log is not None:
             out.close()  # the child has its own descriptor
@@ -239,6 +239,117 @@ def wait_http(port: int, path: str, proc: subprocess.Popen[bytes], log: Path | N
             last = str(exc)
         time.sleep(0.1)
     raise SetupError(f"server on port {port} did not answer {path} within {timeout:.0f}s ({last})")
+
+
+# --------------------------------------------------------------------------- a PostgreSQL of our own
+
+PG_BIN = Path(os.environ.get("HONGYI_PG_BIN", "/usr/lib/postgresql/15/bin"))
+
+
+class ThrowawayPostgres:
+    """initdb in ``workdir/pgdata``; ``postgres`` on a free 127.0.0.1 port, TCP only. As root it runs
+    as the ``postgres`` user (PostgreSQL refuses to run as root)."""
+
+    def __init__(self, procs: Processes, workdir: Path, pg_bin: Path = PG_BIN) -> None:
+        self.procs = procs
+        self.workdir = workdir
+        self.bin = pg_bin
+        self.data = workdir / "pgdata"
+        self.port = free_port()
+        self.user = "postgres" if os.geteuid() == 0 else None
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.starts = 0
+
+    def url(self, database: str) -> str:
+        return f"postgresql://postgres@127.0.0.1:{self.port}/{database}"
+
+    def init(self) -> None:
+        if not (self.bin / "initdb").exists():
+            raise SetupError(f"no initdb in {self.bin} (use --pg-bin)")
+        self.data.mkdir()
+        if self.user is not None:
+            import pwd
+
+            entry = pwd.getpwnam(self.user)
+            self.workdir.chmod(0o755)
+            os.chown(self.data, entry.pw_uid, entry.pw_gid)
+        done = subprocess.run(
+            [str(self.bin / "initdb"), "-D", str(self.data), "-U", "postgres", "--auth=trust", "--no-sync",
+             "-E", "UTF8", "--locale=C"],
+            capture_output=True, text=True, user=self.user, cwd=self.workdir, timeout=120,
+        )
+        if done.returncode != 0:
+            raise SetupError(f"initdb failed:\n{done.stdout}\n{done.stderr}")
+
+    def start(self, timeout: float = 60.0) -> float:
+        """Start (after a crash: WAL recovery first); seconds until it accepts connections."""
+        self.starts += 1
+        t0 = time.monotonic()
+        self.proc = self.procs.start(
+            [str(self.bin / "postgres"), "-D", str(self.data), "-p", str(self.port),
+             "-c", "listen_addresses=127.0.0.1", "-c", "unix_socket_directories=", "-c", "max_connections=60",
+             "-c", "shared_buffers=64MB"],
+            log=self.workdir / f"postgres-{self.starts}.log", cwd=self.workdir, user=self.user,
+        )
+        while True:
+            if self.proc.poll() is not None:
+                log = (self.workdir / f"postgres-{self.starts}.log").read_text(errors="replace")[-2000:]
+                raise SetupError(f"postgres exited with {self.proc.returncode}:\n{log}")
+            if asyncio.run(self._ready()):
+                return time.monotonic() - t0
+            if time.monotonic() - t0 > timeout:
+                raise SetupError(f"postgres not ready within {timeout:.0f}s")
+            time.sleep(0.05)
+
+    async def _ready(self) -> bool:
+        import asyncpg
+
+        try:
+            conn = await asyncpg.connect(self.url("postgres"), timeout=2)
+        except (OSError, asyncpg.PostgresError, asyncio.TimeoutError):
+            return False
+        await conn.close()
+        return True
+
+    def crash(self, mode: str) -> None:
+        assert self.proc is not None
+        if mode == "kill":
+            os.killpg(self.proc.pid, signal.SIGKILL)  # postmaster and every backend at once
+        else:
+            os.kill(self.proc.pid, signal.SIGQUIT)  # immediate shutdown: no checkpoint, recovery on start
+        self.proc.wait(timeout=30)
+        deadline = time.monotonic() + 10  # backends of an immediate shutdown exit right after
+        while time.monotonic() < deadline and _group_has_live_members(self.proc.pid):
+            time.sleep(0.02)
+        self.procs.procs.remove(self.proc)
+        self.proc = None
+
+    def create_database(self, name: str) -> None:
+        async def create() -> None:
+            import asyncpg
+
+            conn = await asyncpg.connect(self.url("postgres"))
+            try:
+                await conn.execute(f'CREATE DATABASE "{name}"')
+            finally:
+                await conn.close()
+
+        asyncio.run(create())
+
+
+def _group_has_live_members(pgid: int) -> bool:
+    """Any process of the group that is not a zombie (zombies hold nothing; init reaps them)."""
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid and fields[0] != "Z":
+            return True
+    return False
 
 
 # --------------------------------------------------------------------------- data builders

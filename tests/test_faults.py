@@ -20,6 +20,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -30,8 +31,10 @@ import pytest
 from asgi_lifespan import LifespanManager
 
 from scripts._bench_common import (
+    PG_BIN,
     Processes,
     SyncStreet,
+    ThrowawayPostgres,
     build_sync_street,
     exactly_once_problems,
     free_port,
@@ -41,7 +44,7 @@ from server.app import create_app
 from server.core.db import Database, create_database
 from server.seed import open_context
 from server.settings import Settings
-from tests.conftest import ROOT, _settings, has_chinese
+from tests.conftest import ROOT, _settings, has_chinese, run_cli
 
 SYNC = "/api/v1/checkins/sync"
 
@@ -251,6 +254,71 @@ async def test_the_same_batch_from_20_clients_at_once_is_stored_exactly_once(set
         await assert_exactly_once(db, street, results)
     finally:
         await db.close()
+
+
+# --------------------------------------------------------------------------- PostgreSQL crashes
+
+
+async def test_postgresql_crash_is_503_meanwhile_and_the_server_recovers_by_itself(key_file: Path) -> None:
+    """A PostgreSQL of our own (initdb on a free port; the shared one is never touched), SIGKILLed
+    with all its backends under a running app: a sync, a member read and the health check answer
+    503 (never 500); after the restart (WAL recovery) the app needs no restart: the phone's batch
+    goes through, and a replay of the batch stored before the crash changes nothing.
+    scripts/fault_pg_restart.py does the same under load, with two workers."""
+    if not (PG_BIN / "initdb").exists():
+        pytest.skip(f"PostgreSQL programs not in {PG_BIN} (HONGYI_PG_BIN)")
+    workdir = Path(tempfile.mkdtemp(prefix="hongyi-test-pg-"))  # not tmp_path: the postgres user must reach it
+    procs = Processes()
+    cluster = ThrowawayPostgres(procs, workdir)
+    try:
+        await asyncio.to_thread(cluster.init)
+        await asyncio.to_thread(cluster.start)
+        await asyncio.to_thread(cluster.create_database, "hongyi")
+        url = cluster.url("hongyi")
+        done = await asyncio.to_thread(run_cli, "migrate", env={"DATABASE_URL": url, "HONGYI_KEY_FILE": str(key_file)})
+        assert done.returncode == 0, done.stderr + done.stdout
+        app = create_app(_settings(url, key_file))
+        async with LifespanManager(app), httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
+            ctx = app.state.ctx
+            street = await build_sync_street(ctx, 2, activities=100)
+            before, during = street.members
+            stored = await client.post(SYNC, content=street.body(before), headers=street.headers(before))
+            assert stored.status_code == 200, stored.text
+
+            def sync() -> Any:
+                return client.post(SYNC, content=street.body(during), headers=street.headers(during))
+
+            in_flight = asyncio.create_task(sync())
+            await asyncio.sleep(random.uniform(0, 0.03))
+            await asyncio.to_thread(cluster.crash, "kill")
+            if (await in_flight).status_code != 200:  # 200 only if it was committed before the crash
+                assert_database_unavailable(in_flight.result())
+            assert_database_unavailable(await sync())
+            assert_database_unavailable(await client.get("/api/v1/me/points", headers=street.headers(during)))
+            health = await client.get("/api/v1/health")
+            assert health.status_code == 503 and health.json()["database"] == "unavailable"
+
+            # Back (WAL recovery first): asked all along, the app answers 503 until it can, then 200.
+            starting = asyncio.create_task(asyncio.to_thread(cluster.start))
+            answers: list[int] = []
+            while True:
+                reply, read = await sync(), await client.get("/api/v1/me/points", headers=street.headers(during))
+                for response in (reply, read):
+                    answers.append(response.status_code)
+                    if response.status_code != 200:
+                        assert_database_unavailable(response)
+                if reply.status_code == 200 and read.status_code == 200 and starting.done():
+                    break
+                assert len(answers) < 1000, "no recovery"
+                await asyncio.sleep(0.02)
+            await starting
+            assert 503 in answers  # asked while it was still down or starting up
+            replay = await client.post(SYNC, content=street.body(before), headers=street.headers(before))
+            assert replay.json() == stored.json()
+            await assert_exactly_once(ctx.db, street, {**by_uuid(stored), **by_uuid(reply)})
+    finally:
+        procs.stop_all()
+        shutil.rmtree(workdir, ignore_errors=True)
 
 
 # --------------------------------------------------------------------------- read-only SQLite file

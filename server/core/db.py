@@ -353,6 +353,47 @@ class SQLiteDatabase(Database):
 # --------------------------------------------------------------------------- PostgreSQL
 
 
+def _pg_down(exc: BaseException) -> bool:
+    """The server is away (crashed, restarting, unreachable, out of resources), not our query."""
+    import asyncpg
+    from asyncpg.exceptions import _base
+
+    return isinstance(exc, (
+        OSError,  # refused, reset, timed out (ConnectionError and TimeoutError are OSErrors)
+        asyncpg.PostgresConnectionError,  # 08xxx, and "connection was closed in the middle of operation"
+        asyncpg.CannotConnectNowError,  # 57P03: starting up (crash recovery), shutting down
+        asyncpg.AdminShutdownError,  # 57P01: terminated by a shutdown
+        asyncpg.CrashShutdownError,  # 57P02: another backend crashed, everybody out
+        asyncpg.InsufficientResourcesError,  # 53xxx: disk full, out of memory, too many connections
+        asyncpg.ReadOnlySQLTransactionError,  # 25006: a standby, or a database set read-only
+        _base.InternalClientError,  # a pooled connection left mid-protocol by a crash, before its close is seen
+    )) or (isinstance(exc, asyncpg.InterfaceError) and "closed" in str(exc))  # "connection is closed"
+
+
+async def _pg(awaitable: Any) -> Any:
+    """Await a driver call; the server being away is ``DatabaseUnavailable`` (503), whatever the driver says."""
+    try:
+        return await awaitable
+    except Exception as exc:
+        if _pg_down(exc):
+            raise DatabaseUnavailable(str(exc) or type(exc).__name__) from exc
+        raise
+
+
+class _PgTransaction:
+    """An asyncpg transaction (or savepoint) whose BEGIN, COMMIT or ROLLBACK failing for want of a
+    server is ``DatabaseUnavailable``; errors of the unit's own body pass through unchanged."""
+
+    def __init__(self, transaction: Any) -> None:
+        self.transaction = transaction
+
+    async def __aenter__(self) -> None:
+        await _pg(self.transaction.__aenter__())
+
+    async def __aexit__(self, *exc_info: Any) -> bool:
+        return bool(await _pg(self.transaction.__aexit__(*exc_info)))
+
+
 class PostgresDatabase(Database):
     dialect = "postgres"
 
@@ -386,50 +427,35 @@ class PostgresDatabase(Database):
         return self._current.get() is not None
 
     async def fetch(self, sql: str, *args: Any) -> list[Any]:
-        conn = self._current.get()
-        try:
-            if conn is not None:
-                return await conn.fetch(sql, *args)
-            return await self.pool.fetch(sql, *args)
-        except (OSError, ConnectionError) as exc:
-            raise DatabaseUnavailable(str(exc)) from exc
+        return await _pg((self._current.get() or self.pool).fetch(sql, *args))
 
     async def fetchrow(self, sql: str, *args: Any) -> Any | None:
-        conn = self._current.get() or self.pool
-        try:
-            return await conn.fetchrow(sql, *args)
-        except (OSError, ConnectionError) as exc:
-            raise DatabaseUnavailable(str(exc)) from exc
+        return await _pg((self._current.get() or self.pool).fetchrow(sql, *args))
 
     async def execute(self, sql: str, *args: Any) -> None:
-        conn = self._current.get() or self.pool
-        await conn.execute(sql, *args)
+        await _pg((self._current.get() or self.pool).execute(sql, *args))
 
     async def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
-        conn = self._current.get() or self.pool
-        await conn.executemany(sql, rows)
+        await _pg((self._current.get() or self.pool).executemany(sql, rows))
 
     @contextlib.asynccontextmanager
     async def transaction(self) -> AsyncIterator[None]:
         current = self._current.get()
         if current is not None:
-            async with current.transaction():  # savepoint
+            async with _PgTransaction(current.transaction()):  # savepoint
                 yield
             return
+        acquired = self.pool.acquire()
+        conn = await _pg(acquired.__aenter__())
         try:
-            acquired = self.pool.acquire()
-            conn = await acquired.__aenter__()
-        except (OSError, ConnectionError) as exc:
-            raise DatabaseUnavailable(str(exc)) from exc
-        try:
-            async with conn.transaction():
+            async with _PgTransaction(conn.transaction()):
                 token = self._current.set(conn)
                 try:
                     yield
                 finally:
                     self._current.reset(token)
         finally:
-            await acquired.__aexit__(None, None, None)
+            await _pg(acquired.__aexit__(None, None, None))
 
     async def lock_member(self, member_id: int) -> None:
         await self.execute("SELECT pg_advisory_xact_lock(1, $1)", member_id)
@@ -441,8 +467,7 @@ class PostgresDatabase(Database):
         await self.execute("SELECT pg_advisory_xact_lock(3, $1)", activity_id)
 
     async def run_piccolo(self, sql: str, args: list[Any], query_type: str) -> list[Any]:
-        conn = self._current.get() or self.pool
-        return await conn.fetch(sql, *args)
+        return await _pg((self._current.get() or self.pool).fetch(sql, *args))
 
 
 def create_database(settings: Any) -> Database:
