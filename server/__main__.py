@@ -43,9 +43,10 @@ def cmd_serve(args: argparse.Namespace) -> None:
     except KeyFileError as exc:
         print(f"密钥文件错误 / key file error: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
-    if settings.dialect == "sqlite" and args.workers > 1:
-        print("SQLite 只支持单进程写入：请用 --workers 1，或改用 PostgreSQL / SQLite takes one worker", file=sys.stderr)
-        raise SystemExit(2)
+    if args.workers > 1 and not settings.redis_url:
+        # Each worker would count login attempts on its own: N workers, N times the allowed tries.
+        print("提示：多进程运行未设置 REDIS_URL，登录限流按进程分别计数 / warning: without REDIS_URL each worker"
+              " throttles logins on its own", file=sys.stderr)
     import uvicorn
 
     print(f"红驿 Hongyi serving on http://{args.host}:{args.port} ({settings.dialect}, {args.workers} worker(s))", flush=True)

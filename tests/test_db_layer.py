@@ -41,6 +41,34 @@ async def test_concurrent_units_share_one_commit(db: SQLiteDatabase) -> None:
     assert 1 <= len(commits) < 20  # grouped, not one COMMIT per unit
 
 
+async def test_two_writers_on_one_file_take_turns(db: SQLiteDatabase, tmp_path: Path) -> None:
+    """Several worker processes share one SQLite file: each has its own writer and the file lock
+    makes them take turns (flock locks belong to the open file, so two instances in one process
+    contend exactly like two processes). Without it the second BEGIN IMMEDIATE would block the
+    event loop in SQLite's busy handler while the first group waits for that same loop to commit."""
+    other = SQLiteDatabase(tmp_path / "w.db")
+    await other.start()
+    for database in (db, other):  # a regression then fails fast instead of sleeping in the busy handler
+        assert database._writer is not None
+        database._writer.execute("PRAGMA busy_timeout = 200")
+    try:
+        async def unit(database: SQLiteDatabase, i: int) -> None:
+            async with database.transaction():
+                await database.execute("INSERT INTO t (v) VALUES ($1)", f"v{i}")
+                await asyncio.sleep(0)  # a unit that awaits mid-way keeps its group open longer
+
+        started = asyncio.get_running_loop().time()
+        await asyncio.wait_for(
+            asyncio.gather(*(unit(db if i % 2 else other, i) for i in range(400))), timeout=20,
+        )
+        elapsed = asyncio.get_running_loop().time() - started
+        assert await db.fetchval("SELECT COUNT(*) FROM t") == 400
+        assert await other.fetchval("SELECT COUNT(DISTINCT v) FROM t") == 400
+        assert elapsed < 5  # turns, not busy-handler timeouts
+    finally:
+        await other.close()
+
+
 async def test_failing_unit_rolls_back_only_itself(db: SQLiteDatabase) -> None:
     async def good(i: int) -> None:
         async with db.transaction():

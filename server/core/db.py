@@ -8,6 +8,12 @@ writer thread would spend more on GIL hand-offs than it saves. Reads use one per
 connection (WAL: readers never block the writer). So concurrent requests never see "database is
 locked" and no connection is opened per query.
 
+Several worker processes on one SQLite file: each has its own writer, and a group holds an
+exclusive ``flock`` on ``<db>-writer.lock`` from BEGIN to COMMIT, so there is still one writer at a
+time. A process that finds the lock taken waits for it in a thread (the kernel wakes it at once)
+while its event loop goes on serving reads and parsing requests — instead of SQLite's busy handler,
+which would sleep on the event loop in growing steps.
+
 PostgreSQL: one asyncpg pool; a write unit is a pool connection in a transaction.
 
 SQL is written once with ``$1`` placeholders; for SQLite they become ``?1`` (numbered, same meaning).
@@ -18,6 +24,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
+import os
 import re
 import sqlite3
 import threading
@@ -174,9 +182,15 @@ class SQLiteDatabase(Database):
         self._commit_scheduled = False
         self._checkpointer: threading.Thread | None = None
         self._stop_checkpoints = threading.Event()
+        self._file_lock: int | None = None  # fd of ``<db>-writer.lock``
+        self._file_locked = False
 
     async def start(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self._file_lock = os.open(f"{self.path}-writer.lock", os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        except OSError:  # a read-only directory: no process can write anyway, SQLite will say so
+            self._file_lock = None
         self._writer = _open_sqlite(self.path, readonly=False, synchronous=self.synchronous)
         mode = self._writer.execute("PRAGMA journal_mode = WAL").fetchone()[0]
         if mode.lower() != "wal":
@@ -214,6 +228,32 @@ class SQLiteDatabase(Database):
             if conn is not None:
                 conn.close()
         self._reader = self._writer = None
+        self._unlock_file()
+        if self._file_lock is not None:
+            os.close(self._file_lock)
+            self._file_lock = None
+
+    async def _lock_file(self) -> None:
+        """The cross-process writer lock, held from BEGIN to the group's end."""
+        fd = self._file_lock
+        if fd is None:
+            return
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            waiting = asyncio.get_running_loop().run_in_executor(None, fcntl.flock, fd, fcntl.LOCK_EX)
+            try:
+                await asyncio.shield(waiting)
+            except asyncio.CancelledError:
+                # The thread will still get the lock: hand it straight back, or every worker stalls.
+                waiting.add_done_callback(lambda f: f.cancelled() or f.exception() or fcntl.flock(fd, fcntl.LOCK_UN))
+                raise
+        self._file_locked = True
+
+    def _unlock_file(self) -> None:
+        if self._file_locked and self._file_lock is not None:
+            self._file_locked = False
+            fcntl.flock(self._file_lock, fcntl.LOCK_UN)
 
     def in_transaction(self) -> bool:
         return self._current.get() is not None
@@ -277,9 +317,11 @@ class SQLiteDatabase(Database):
         assert conn is not None, "database not started"
         async with self._lock:
             if self._group is None:
+                await self._lock_file()
                 try:
                     conn.execute("BEGIN IMMEDIATE")
                 except sqlite3.OperationalError as exc:
+                    self._unlock_file()
                     raise DatabaseUnavailable(str(exc)) from exc
                 self._group = asyncio.get_running_loop().create_future()
             group = self._group
@@ -308,6 +350,7 @@ class SQLiteDatabase(Database):
     def _fail_group(self, group: asyncio.Future[None]) -> None:
         if self._group is group:
             self._group = None
+            self._unlock_file()  # SQLite has ended the transaction already
         if not group.done():
             group.set_exception(DatabaseUnavailable("the transaction was rolled back by the database"))
             group.exception()  # retrieved by every waiter; silence "never retrieved"
@@ -329,10 +372,12 @@ class SQLiteDatabase(Database):
             if conn.in_transaction:
                 with contextlib.suppress(sqlite3.Error):
                     conn.execute("ROLLBACK")
+            self._unlock_file()
             if not group.done():
                 group.set_exception(DatabaseUnavailable(str(exc)))
                 group.exception()  # mark retrieved: every waiter re-raises it anyway
             return
+        self._unlock_file()
         if not group.done():
             group.set_result(None)
 
