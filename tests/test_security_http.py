@@ -138,6 +138,18 @@ async def test_without_configured_origins_no_cross_origin_access(settings: Setti
 # ------------------------------------------------------------------------------------ brute force
 
 
+@pytest.fixture
+def one_window(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The limiter counts per minute: freeze its clock so a test's tries never straddle two windows."""
+    import time
+    from types import SimpleNamespace
+
+    from server.core import ratelimit
+
+    frozen = time.time()
+    monkeypatch.setattr(ratelimit, "time", SimpleNamespace(time=lambda: frozen))
+
+
 async def _login(http: httpx.AsyncClient, phone: str, password: str, **headers: str) -> httpx.Response:
     return await http.post("/api/v1/auth/login", json={"phone": phone, "password": password}, headers=headers)
 
@@ -148,7 +160,7 @@ def _assert_throttled(response: httpx.Response) -> None:
     assert body["code"] == "rate_limited" and body["detail"] == THROTTLED and has_chinese(body["detail"])
 
 
-async def test_login_is_throttled_per_client_address(settings: Settings) -> None:
+async def test_login_is_throttled_per_client_address(settings: Settings, one_window: None) -> None:
     """Password spraying: one try per phone over many phones, from one address. Limit 2 a phone a
     minute → 10 an address (five times the per-phone limit)."""
     async with served(replace(settings, login_attempts_per_minute=2)) as app:
@@ -163,7 +175,7 @@ async def test_login_is_throttled_per_client_address(settings: Settings) -> None
             assert (await _login(neighbour, "13900000001", "hongyi-member")).status_code == 200
 
 
-async def test_login_is_throttled_per_phone_across_addresses(settings: Settings) -> None:
+async def test_login_is_throttled_per_phone_across_addresses(settings: Settings, one_window: None) -> None:
     async with served(replace(settings, login_attempts_per_minute=3)) as app:
         for i in range(3):
             async with client(app, f"192.0.2.{i + 1}") as http:
@@ -173,7 +185,7 @@ async def test_login_is_throttled_per_phone_across_addresses(settings: Settings)
             assert (await _login(http, "13800000001", "hongyi-staff")).status_code == 200  # another phone is fine
 
 
-async def test_behind_a_trusted_proxy_each_client_is_counted_on_its_own(settings: Settings) -> None:
+async def test_behind_a_trusted_proxy_each_client_is_counted_on_its_own(settings: Settings, one_window: None) -> None:
     proxied = replace(settings, login_attempts_per_minute=1, trusted_proxies=("10.0.0.2",))
     async with served(proxied) as app, client(app, "10.0.0.2") as proxy:
         for i in range(5):  # one client's five tries through the proxy: its limit (5 an address) is reached
@@ -185,7 +197,7 @@ async def test_behind_a_trusted_proxy_each_client_is_counted_on_its_own(settings
         assert ok.status_code == 200, ok.text
 
 
-async def test_the_shared_redis_store_throttles_too(settings: Settings) -> None:
+async def test_the_shared_redis_store_throttles_too(settings: Settings, one_window: None) -> None:
     """Several workers share the counters through Redis (keys per minute; unique address and phone here)."""
     import redis.asyncio as redis
 
