@@ -629,6 +629,23 @@ def _proc_ticks() -> dict[int, tuple[int, int, str]]:
     return out
 
 
+def group_rss(pgid: int) -> int:
+    """Resident memory (bytes) of every live process in the group ``pgid`` — a server and its
+    uvicorn workers."""
+    total = 0
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid and fields[0] != "Z":
+            total += int(fields[21]) * os.sysconf("SC_PAGE_SIZE")  # rss, in pages
+    return total
+
+
 class OtherLoad:
     """CPU used during a run by processes that are not ours: not this script, not a process group we
     started (servers, wrk, py-spy), not a PostgreSQL backend of our database and not a PostgreSQL
