@@ -1,13 +1,14 @@
 """Faults: kill -9 of a live server in the middle of 500-item syncs, the same batch from 20 clients at
 once (both against a real ``python -m server serve`` in its own process group, on the test SQLite
-file or the test PostgreSQL database), and a SQLite file that is read-only — for the kernel, so
-even to root — under a running server or from its start.
+file or the test PostgreSQL database), PostgreSQL crashing under a running app (a throw-away
+cluster of our own), and a SQLite file that is read-only — for the kernel, so even to root —
+under a running server or from its start.
 
 "Exactly once", checked after every batch has been replayed: one ``checkins`` row per item, one
 ``checkin_attempts`` row per (client_uuid, member) pointing at it (DESIGN §4: a replay answers the
 stored result and stores nothing new), one ``points_ledger`` entry per check-in, and every member's
-tally (at the root org) equal to their ledger sum. PostgreSQL itself restarted mid-load:
-scripts/fault_pg_restart.py (too long for the suite).
+tally (at the root org) equal to their ledger sum. Longer runs: scripts/fault_kill.py (many kill
+rounds) and scripts/fault_pg_restart.py (PostgreSQL crashing under sync load, two workers).
 """
 
 from __future__ import annotations
@@ -16,8 +17,6 @@ import asyncio
 import os
 import random
 import shutil
-import signal
-import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -30,23 +29,22 @@ import httpx
 import pytest
 from asgi_lifespan import LifespanManager
 
-from scripts._bench_common import (
-    PG_BIN,
-    Processes,
-    SyncStreet,
-    ThrowawayPostgres,
-    build_sync_street,
-    exactly_once_problems,
-    free_port,
-    wait_http,
-)
 from server.app import create_app
 from server.core.db import Database, create_database
 from server.seed import open_context
 from server.settings import Settings
 from tests.conftest import ROOT, _settings, has_chinese, run_cli
 
-SYNC = "/api/v1/checkins/sync"
+sys.path.insert(0, str(ROOT / "scripts"))
+from _bench_common import (  # noqa: E402
+    PG_BIN,
+    Processes,
+    SyncStreet,
+    ThrowawayPostgres,
+    build_sync_street,
+    exactly_once_problems,
+)
+from _faults import SYNC, Peek, ServerProcess, kill_round, post_batch, results_by_uuid  # noqa: E402
 
 
 async def assert_exactly_once(db: Database, street: SyncStreet, answers: dict[str, dict[str, Any]]) -> None:
@@ -57,93 +55,17 @@ async def assert_exactly_once(db: Database, street: SyncStreet, answers: dict[st
 # --------------------------------------------------------------------------- a live server
 
 
-class LiveServer:
-    """``python -m server serve`` on a free port, in its own process group, stopped by its PID."""
-
-    def __init__(self, settings: Settings, workdir: Path, workers: int = 1) -> None:
-        self.settings = settings
-        self.workers = workers
-        self.log = workdir / "server.log"
-        self.procs = Processes()
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.port = 0
-        self.env = {
-            "DATABASE_URL": settings.database_url, "HONGYI_KEY_FILE": str(settings.key_file),
-            "PUBLIC_BASE_URL": settings.public_base_url, "HONGYI_PWA_DIST": str(settings.pwa_dist), "REDIS_URL": "",
-        }
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self) -> None:
-        self.port = free_port()
-        self.proc = self.procs.start(
-            [sys.executable, "-m", "server", "serve", "--port", str(self.port), "--workers", str(self.workers)],
-            env=self.env, log=self.log, cwd=ROOT,
-        )
-        wait_http(self.port, "/api/v1/health", self.proc, self.log)
-
-    def kill9(self) -> None:
-        """SIGKILL to the whole group (uvicorn's workers too): no shutdown, no finally, no flush."""
-        assert self.proc is not None
-        os.killpg(self.proc.pid, signal.SIGKILL)
-        self.proc.wait(timeout=10)
-        self.procs.procs.remove(self.proc)  # nothing left to stop
-        self.proc = None
-
-    def stop(self) -> None:
-        self.procs.stop_all()
-        self.proc = None
-
-
-class Peek:
-    """Committed state, read by a connection of our own while the server runs."""
-
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings
-        self.conn: Any = None
-
-    async def __aenter__(self) -> "Peek":
-        if self.settings.dialect == "sqlite":
-            self.conn = sqlite3.connect(f"file:{self.settings.sqlite_path}?mode=ro", uri=True, timeout=10)
-        else:
-            import asyncpg
-
-            self.conn = await asyncpg.connect(self.settings.database_url)
-        return self
-
-    async def __aexit__(self, *exc: Any) -> None:
-        if self.settings.dialect == "sqlite":
-            self.conn.close()
-        else:
-            await self.conn.close()
-
-    async def members_with_attempts(self, member_ids: list[int]) -> set[int]:
-        """Members whose batch is committed (a batch is one write unit: all of it or nothing)."""
-        marks = ", ".join(str(int(m)) for m in member_ids)
-        sql = f"SELECT DISTINCT member_id FROM checkin_attempts WHERE member_id IN ({marks})"
-        if self.settings.dialect == "sqlite":
-            return {r[0] for r in self.conn.execute(sql)}
-        return {r[0] for r in await self.conn.fetch(sql)}
-
-
-async def post_batch(client: httpx.AsyncClient, street: SyncStreet, key: tuple[int, int]) -> httpx.Response:
-    member_id, part = key
-    return await client.post(SYNC, content=street.body(member_id, part), headers=street.headers(member_id))
-
-
-def by_uuid(response: httpx.Response) -> dict[str, dict[str, Any]]:
-    return {r["client_uuid"]: r for r in response.json()["results"]}
-
-
 @pytest.fixture
-def live(settings: Settings, tmp_path: Path) -> Iterator[LiveServer]:
-    server = LiveServer(settings, tmp_path)
+def live(settings: Settings, tmp_path: Path) -> Iterator[ServerProcess]:
+    env = {
+        "DATABASE_URL": settings.database_url, "HONGYI_KEY_FILE": str(settings.key_file),
+        "PUBLIC_BASE_URL": settings.public_base_url, "HONGYI_PWA_DIST": str(settings.pwa_dist),
+    }
+    server = ServerProcess(env, tmp_path / "server.log")
     try:
         yield server
     finally:
-        server.stop()
+        server.procs.stop_all()
 
 
 # --------------------------------------------------------------------------- kill -9
@@ -155,53 +77,23 @@ CLIENTS = 3
 
 
 async def test_kill_9_in_the_middle_of_syncs_then_replay_gives_each_item_exactly_once(
-    settings: Settings, live: LiveServer
+    settings: Settings, live: ServerProcess
 ) -> None:
     """Each round: start the server; three phones sync the new members' 500-item batches one after
     another, mixed with replays of every earlier batch; once a random 1–3 of the new batches are
     committed (+ 0–20 ms) kill -9 the server group, so batches are in flight, some committed, some
     not. At the end: restart, replay everything, check exactly once, and that every reply a phone
-    got before a kill is what the replay answers."""
+    got before a kill is what the replay answers. scripts/fault_kill.py: more rounds, other moments."""
     async with open_context(settings) as ctx:
         street = await build_sync_street(ctx, ROUNDS * MEMBERS_PER_ROUND)
     rng = random.Random()
     answers: dict[str, dict[str, Any]] = {}  # results phones received before a kill
-    async with Peek(settings) as peek:
+    async with Peek(settings.database_url) as peek:
         for round_no in range(ROUNDS):
-            live.start()
             new = street.members[round_no * MEMBERS_PER_ROUND:(round_no + 1) * MEMBERS_PER_ROUND]
-            for member_id in new:
-                street.batch(member_id)
-            work = list(street.batches)
-            rng.shuffle(work)
-            cut: list[BaseException] = []
-
-            async def phone(client: httpx.AsyncClient) -> None:
-                while work:
-                    key = work.pop()
-                    try:
-                        reply = await post_batch(client, street, key)
-                    except httpx.ConnectError:
-                        return  # sent after the kill
-                    except httpx.TransportError as exc:
-                        cut.append(exc)  # in flight when the server died
-                        return
-                    assert reply.status_code == 200, reply.text
-                    answers.update(by_uuid(reply))
-
-            async with httpx.AsyncClient(base_url=live.url, timeout=30) as client:
-                phones = [asyncio.create_task(phone(client)) for _ in range(CLIENTS)]
-                wanted = rng.randint(1, 3)
-                deadline = asyncio.get_running_loop().time() + 30
-                while len(await peek.members_with_attempts(new)) < wanted:
-                    assert asyncio.get_running_loop().time() < deadline, "batches not committed within 30 s"
-                    await asyncio.sleep(0.001)
-                await asyncio.sleep(rng.uniform(0, 0.02))
-                live.kill9()
-                await asyncio.gather(*phones)
-            committed = await peek.members_with_attempts(new)
-            assert wanted <= len(committed) < len(new), (round_no, len(committed))  # killed mid-way
-            assert cut, f"round {round_no}: no request was in flight at the kill"
+            result = await kill_round(live, street, peek, new, CLIENTS, rng, "commits", answers)
+            assert not result.errors, result.errors
+            assert result.mid_way, result  # some new batches committed, some not, requests cut off
 
     live.start()
     async with httpx.AsyncClient(base_url=live.url, timeout=60) as client:
@@ -209,7 +101,7 @@ async def test_kill_9_in_the_middle_of_syncs_then_replay_gives_each_item_exactly
     final: dict[str, dict[str, Any]] = {}
     for reply in replays:
         assert reply.status_code == 200, reply.text
-        final.update(by_uuid(reply))
+        final.update(results_by_uuid(reply))
     for client_uuid, before in answers.items():
         assert final[client_uuid] == before  # an answer given before the kill is what the replay gives
     live.stop()
@@ -224,7 +116,7 @@ async def test_kill_9_in_the_middle_of_syncs_then_replay_gives_each_item_exactly
 # --------------------------------------------------------------------------- 20 clients
 
 
-async def test_the_same_batch_from_20_clients_at_once_is_stored_exactly_once(settings: Settings, live: LiveServer) -> None:
+async def test_the_same_batch_from_20_clients_at_once_is_stored_exactly_once(settings: Settings, live: ServerProcess) -> None:
     """The page, the service worker and a dozen retries of one phone, all at once (each in its own
     item order): every client gets 500 results that match the one stored row per item."""
     async with open_context(settings) as ctx:
@@ -244,8 +136,8 @@ async def test_the_same_batch_from_20_clients_at_once_is_stored_exactly_once(set
         assert reply.status_code == 200, reply.text
         got = reply.json()["results"]
         assert [r["client_uuid"] for r in got] == [i["client_uuid"] for i in order]  # in the order sent
-        results = results or by_uuid(reply)
-        assert by_uuid(reply) == results  # every client was told the same
+        results = results or results_by_uuid(reply)
+        assert results_by_uuid(reply) == results  # every client was told the same
     assert results is not None
     live.stop()
     db = create_database(settings)
@@ -315,7 +207,7 @@ async def test_postgresql_crash_is_503_meanwhile_and_the_server_recovers_by_itse
             assert 503 in answers  # asked while it was still down or starting up
             replay = await client.post(SYNC, content=street.body(before), headers=street.headers(before))
             assert replay.json() == stored.json()
-            await assert_exactly_once(ctx.db, street, {**by_uuid(stored), **by_uuid(reply)})
+            await assert_exactly_once(ctx.db, street, {**results_by_uuid(stored), **results_by_uuid(reply)})
     finally:
         procs.stop_all()
         shutil.rmtree(workdir, ignore_errors=True)
@@ -393,7 +285,7 @@ async def test_sqlite_file_turning_read_only_under_a_running_server_is_503_and_n
         # Writable again: the same server takes the same batch, exactly once.
         retry = await client.post(SYNC, content=street.body(member_id), headers=street.headers(member_id))
         assert retry.status_code == 200, retry.text
-        await assert_exactly_once(ctx.db, street, by_uuid(retry))
+        await assert_exactly_once(ctx.db, street, results_by_uuid(retry))
 
 
 async def test_server_started_on_a_read_only_sqlite_file_serves_reads_and_answers_503_to_writes(
@@ -420,4 +312,4 @@ async def test_server_started_on_a_read_only_sqlite_file_serves_reads_and_answer
     async with LifespanManager(app), httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
         retry = await client.post(SYNC, content=street.body(member_id), headers=headers)
         assert retry.status_code == 200, retry.text
-        await assert_exactly_once(app.state.ctx.db, street, by_uuid(retry))
+        await assert_exactly_once(app.state.ctx.db, street, results_by_uuid(retry))
