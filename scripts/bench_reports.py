@@ -168,7 +168,8 @@ async def fill(ctx: Any, members_wanted: int, branches_per_community: int, meeti
         "INSERT INTO points_ledger (member_id, rule_id, rule_version, delta, year, local_date, occurred_at, source_type,"
         " source_id, reason, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $7)"), ledger)
     if ctx.settings.dialect == "postgres":
-        for table in ("activities", "checkins", "leave_requests", "volunteer_hours", "pairings", "pairing_visits", "points_ledger"):
+        for table in ("orgs", "members", "activities", "checkins", "leave_requests", "volunteer_hours", "pairings",
+                      "pairing_visits", "points_ledger", "points_tally"):  # as autovacuum would have
             await ctx.db.execute(f"ANALYZE {table}")
     else:
         await ctx.db.execute("ANALYZE")
