@@ -48,6 +48,7 @@ HOURS_STATES = {"approved": "已认定", "pending": "待审核", "rejected": "�
 PAIRING_KINDS = {"resident": "困难群众/居民", "worker": "职工/群众", "new_member": "入党积极分子/发展对象", "other": "其他"}
 PAIRING_STATES = {"active": "进行中", "ended": "已结束"}
 _STATE_ORDER = {"present": 0, "pending": 1, "excused": 2, "absent": 3}
+_NEVER = datetime.max.replace(tzinfo=UTC)
 
 
 # ------------------------------------------------------------------------------------- scope, period
@@ -325,6 +326,11 @@ class _Expected:
         return hit
 
 
+def _write_rows(*sheets: tuple[Any, list[Any]]) -> None:
+    for sheet, rows in sheets:
+        sheet.rows(rows)
+
+
 async def attendance_report(ctx: Context, user: Principal, org_id: int | None, period: Period) -> tuple[bytes, str]:
     """三会一课: one row per activity (应到/实到/待审核/请假/缺席, names of absentees and of those on
     leave), every member's state per activity (出勤明细), and per member over required ones.
@@ -365,6 +371,7 @@ async def attendance_report(ctx: Context, user: Principal, org_id: int | None, p
         headers=["开始时间", "活动名称", "姓名", "所在支部", "状态", "方式", "签到时间", "签退时间"],
         widths=[17, 30, 12, 28, 9, 14, 17, 17],
     )
+    writing: asyncio.Future[None] | None = None  # the previous chunk's rows, written while this one is read
     for start in range(0, len(activities), ACTIVITY_CHUNK):
         chunk = activities[start:start + ACTIVITY_CHUNK]
         ids = [int(a[0]) for a in chunk]
@@ -419,7 +426,7 @@ async def attendance_report(ctx: Context, user: Principal, org_id: int | None, p
                     if item.member_id in expected_ids:
                         setattr(tallies[item.member_id], item.state, getattr(tallies[item.member_id], item.state) + 1)
             ordered = sorted(items.values(), key=lambda i: (
-                _STATE_ORDER[i.state], i.checked_in_at or datetime.max.replace(tzinfo=UTC), i.name, i.member_id))
+                _STATE_ORDER[i.state], i.checked_in_at or _NEVER, i.name, i.member_id))
             absent_names = "、".join(i.name for i in ordered if i.state == "absent")
             excused_names = "、".join(i.name for i in ordered if i.state == "excused")
             summary_rows.append((
@@ -433,8 +440,11 @@ async def attendance_report(ctx: Context, user: Principal, org_id: int | None, p
                     starts_at, title, i.name, branches.of(i.org_path)[1], ATTENDANCE_STATES.get(i.state, i.state),
                     CHECKIN_METHODS.get(i.method, i.method) if i.method else None, i.checked_in_at, i.checked_out_at,
                 ))
-        await asyncio.to_thread(summary.rows, summary_rows)
-        await asyncio.to_thread(detail.rows, detail_rows)
+        if writing is not None:
+            await writing
+        writing = asyncio.ensure_future(asyncio.to_thread(_write_rows, (summary, summary_rows), (detail, detail_rows)))
+    if writing is not None:
+        await writing
     per_member = book.sheet(
         "党员出勤统计", intro=_intro(ctx, "党员出勤统计（必须参加的活动）", scope, period),
         headers=["姓名", "所在支部", "应参加", "出席", "待审核", "请假", "缺席", "出勤率"],
