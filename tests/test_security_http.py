@@ -216,3 +216,18 @@ async def test_the_shared_redis_store_throttles_too(settings: Settings, one_wind
             for i in range(5):
                 await _login(http, f"1399{random.randrange(10**7):07d}", "guess-Pass-1")
             _assert_throttled(await _login(http, "13900000001", "hongyi-member"))
+
+
+async def test_with_redis_unreachable_logins_work_and_stay_throttled(settings: Settings, one_window: None) -> None:
+    """Redis down (nothing listens on the port): not a 500 — each worker counts on its own meanwhile."""
+    import socket
+
+    with socket.socket() as probe:  # a free port: connections are refused at once
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    async with served(replace(settings, redis_url=f"redis://127.0.0.1:{port}/0", login_attempts_per_minute=2)) as app:
+        async with client(app, "192.0.2.200") as http:
+            assert (await _login(http, "13900000001", "hongyi-member")).status_code == 200
+            for _ in range(2):
+                assert (await _login(http, "13900000002", "guess-Pass-1")).status_code == 401
+            _assert_throttled(await _login(http, "13900000002", "hongyi-member"))
