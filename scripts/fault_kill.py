@@ -20,6 +20,7 @@ must be exactly once in check-ins, attempts and ledger with the tally equal to t
 
     .venv/bin/python scripts/fault_kill.py --db both --rounds 10
     .venv/bin/python scripts/fault_kill.py --db postgres --workers 2 --rounds 20
+    .venv/bin/python scripts/fault_kill.py --db sqlite --sqlite-workers 2   # the cross-process writer lock
 """
 
 from __future__ import annotations
@@ -57,7 +58,7 @@ async def run_engine(db: BenchDB, args: argparse.Namespace, procs: Processes) ->
 
     async with open_context(db.settings()) as ctx:
         street = await build_sync_street(ctx, args.rounds * args.per_round)
-    workers = args.workers if db.engine == "postgres" else 1
+    workers = args.workers if db.engine == "postgres" else args.sqlite_workers
     server = ServerProcess(db.env, db.tmpdir / "server.log", workers=workers, procs=procs)
     rng = random.Random(args.seed)
     answers: dict[str, dict[str, Any]] = {}
@@ -106,6 +107,7 @@ def main() -> int:
     parser.add_argument("--per-round", type=int, default=8, help="new members (500-item batches) per round (default 8)")
     parser.add_argument("--clients", type=int, default=3, help="phones syncing at once (default 3)")
     parser.add_argument("--workers", type=int, default=2, help="server workers on PostgreSQL (default 2)")
+    parser.add_argument("--sqlite-workers", type=int, default=1, help="server workers on SQLite (default 1)")
     parser.add_argument("--seed", type=int, default=None, help="random seed (kill moments, order)")
     args = parser.parse_args()
     if args.rounds < 1 or args.per_round < 2:
