@@ -140,6 +140,9 @@ class FuzzReport:
     by_mode: Counter[str] = field(default_factory=Counter)
     operations: int = 0
     spared: int = 0  # cases not sent: they would have switched a fuzz identity off
+    succeeded: Counter[str] = field(default_factory=Counter)  # 2xx answers per operation
+    fuzzed: set[str] = field(default_factory=set)
+    swept: set[str] = field(default_factory=set)  # operations whose first case went out as every identity
     excluded: list[str] = field(default_factory=list)
     findings: list[Finding] = field(default_factory=list)
 
@@ -170,6 +173,8 @@ class FuzzReport:
             "  by identity: " + ", ".join(f"{role} {self.by_role[role]}" for role in ROLES),
             "  by mode: " + ", ".join(f"{mode} {n}" for mode, n in sorted(self.by_mode.items())),
             "  responses: " + ", ".join(f"{k} {v}" for k, v in sorted(classes.items())),
+            f"  operations with a 2xx answer: {len(self.succeeded)} of {len(self.fuzzed)}"
+            + (f" (none: {', '.join(sorted(self.fuzzed - set(self.succeeded)))})" if self.fuzzed - set(self.succeeded) else ""),
             f"5xx responses: {self.server_errors}",
             "failures by check: " + (", ".join(f"{k} {v}" for k, v in self.failures_by_check.items()) or "none"),
         ]
@@ -274,6 +279,7 @@ def _fuzz_operation(
             for known in KNOWN_IDS
         )
     label = f"{operation.method.upper()} {operation.path}"
+    report.fuzzed.add(label)
 
     @settings(
         max_examples=examples,
@@ -286,38 +292,51 @@ def _fuzz_operation(
     @hypothesis_seed(seed ^ zlib.crc32(label.encode()))
     @given(case=st.one_of(*strategies))
     def one_case(case: Any) -> None:
-        role = ROLES[(report.cases + report.spared) % len(ROLES)]  # in turn: each identity gets its share
         if not identities.spares(case):
             report.spared += 1
             return
-        kwargs = _request_kwargs(case, identities.tokens[role])
-        mode = case.meta.generation.mode.value if case.meta is not None else "positive"
-        report.cases += 1
-        report.by_role[role] += 1
-        report.by_mode[mode] += 1
-        try:
-            response = asyncio.run_coroutine_threadsafe(client.request(**kwargs), loop).result(timeout=120)
-        except Exception as exc:  # noqa: BLE001 — an exception escaping the app counts as a server error (599)
-            report.statuses[599] += 1
-            report.findings.append(Finding("app_raised", label, role, mode, 599, repr(exc), _describe(kwargs)))
-            return
-        report.statuses[response.status_code] += 1
-        try:
-            case.validate_response(response, checks=CHECKS)
-        except FailureGroup as group:
-            for failure in group.exceptions:
-                check = _check_name(failure)
-                report.findings.append(Finding(check, label, role, mode, response.status_code,
-                                               f"{failure.title}: {failure.message}", _describe(kwargs)))
-        except Failure as failure:
-            report.findings.append(Finding(_check_name(failure), label, role, mode, response.status_code,
-                                           f"{failure.title}: {failure.message}", _describe(kwargs)))
-        problem = error_body_problem(response)
-        if problem:
-            report.findings.append(Finding("error_body", label, role, mode, response.status_code, problem,
-                                           _describe(kwargs)))
+        if label not in report.swept:  # the first case goes out as every identity (some operations have one case)
+            report.swept.add(label)
+            roles: Sequence[str] = ROLES
+        else:
+            roles = [ROLES[(report.cases + report.spared) % len(ROLES)]]  # then in turn
+        for role in roles:
+            _send(case, role, label, loop, client, identities, report)
 
     one_case()
+
+
+def _send(
+    case: Any, role: str, label: str, loop: asyncio.AbstractEventLoop, client: httpx.AsyncClient,
+    identities: Identities, report: FuzzReport,
+) -> None:
+    kwargs = _request_kwargs(case, identities.tokens[role])
+    mode = case.meta.generation.mode.value if case.meta is not None else "positive"
+    report.cases += 1
+    report.by_role[role] += 1
+    report.by_mode[mode] += 1
+    try:
+        response = asyncio.run_coroutine_threadsafe(client.request(**kwargs), loop).result(timeout=120)
+    except Exception as exc:  # noqa: BLE001 — an exception escaping the app counts as a server error (599)
+        report.statuses[599] += 1
+        report.findings.append(Finding("app_raised", label, role, mode, 599, repr(exc), _describe(kwargs)))
+        return
+    report.statuses[response.status_code] += 1
+    if 200 <= response.status_code < 300:
+        report.succeeded[label] += 1
+    failures: list[Failure] = []
+    try:
+        case.validate_response(response, checks=CHECKS)
+    except FailureGroup as group:
+        failures.extend(group.exceptions)
+    except Failure as failure:
+        failures.append(failure)
+    for failure in failures:
+        report.findings.append(Finding(_check_name(failure), label, role, mode, response.status_code,
+                                       f"{failure.title}: {failure.message}", _describe(kwargs)))
+    problem = error_body_problem(response)
+    if problem:
+        report.findings.append(Finding("error_body", label, role, mode, response.status_code, problem, _describe(kwargs)))
 
 
 def _check_name(failure: Failure) -> str:
