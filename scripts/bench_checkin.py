@@ -541,7 +541,7 @@ def database_checks(loads: list[Load], before: dict[str, float], replay: Load | 
 
 
 def bench_engine(engine: str, args: argparse.Namespace, procs: Processes, driver_args: dict, echo_bodies: list) -> Target:
-    workers = args.workers if engine == "postgres" else 1
+    workers = args.workers
     with temp_database(engine, "checkin") as db:
         print(f"[{engine}] building data: {args.members} members, {args.activities} open activities ...", flush=True)
         t0 = time.perf_counter()
@@ -612,7 +612,7 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=10.0, help="measured load per target (default 10)")
     parser.add_argument("--warmup", type=float, default=2.0, help="warm-up seconds before each run (0: none)")
     parser.add_argument("--concurrency", type=int, default=64, help="open connections (default 64)")
-    parser.add_argument("--workers", type=int, default=1, help="uvicorn workers for the PostgreSQL server (default 1)")
+    parser.add_argument("--workers", type=int, default=1, help="uvicorn workers for the server and the echo (default 1)")
     parser.add_argument("--members", type=int, default=5000)
     parser.add_argument("--activities", type=int, default=200)
     parser.add_argument("--pool-rate", type=int, default=4000,

@@ -160,6 +160,11 @@ def _open_sqlite(path: Path, *, readonly: bool, synchronous: str) -> sqlite3.Con
     return conn
 
 
+def _wait_until_free(fd: int) -> None:
+    fcntl.flock(fd, fcntl.LOCK_SH)
+    fcntl.flock(fd, fcntl.LOCK_UN)
+
+
 _SQLITE_UNAVAILABLE = ("disk", "readonly", "read-only", "full", "unable to open", "locked", "I/O")
 
 
@@ -184,6 +189,7 @@ class SQLiteDatabase(Database):
         self._stop_checkpoints = threading.Event()
         self._file_lock: int | None = None  # fd of ``<db>-writer.lock``
         self._file_locked = False
+        self._shared = False  # another process has been seen writing to the same file
 
     async def start(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -238,16 +244,17 @@ class SQLiteDatabase(Database):
         fd = self._file_lock
         if fd is None:
             return
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            waiting = asyncio.get_running_loop().run_in_executor(None, fcntl.flock, fd, fcntl.LOCK_EX)
+        loop = asyncio.get_running_loop()
+        while True:
             try:
-                await asyncio.shield(waiting)
-            except asyncio.CancelledError:
-                # The thread will still get the lock: hand it straight back, or every worker stalls.
-                waiting.add_done_callback(lambda f: f.cancelled() or f.exception() or fcntl.flock(fd, fcntl.LOCK_UN))
-                raise
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                # Another process writes to this file: from now on each unit commits at once, so
+                # the lock is never held across an event-loop turn. Wait (in a thread) until the
+                # lock is free, without keeping it — it is taken only once this task runs again.
+                self._shared = True
+                await loop.run_in_executor(None, _wait_until_free, fd)
         self._file_locked = True
 
     def _unlock_file(self) -> None:
@@ -315,36 +322,42 @@ class SQLiteDatabase(Database):
 
         conn = self._writer
         assert conn is not None, "database not started"
-        async with self._lock:
-            if self._group is None:
-                await self._lock_file()
+        group: asyncio.Future[None] | None = None
+        try:
+            async with self._lock:
+                if self._group is None:
+                    await self._lock_file()
+                    try:
+                        conn.execute("BEGIN IMMEDIATE")
+                    except sqlite3.OperationalError as exc:
+                        self._unlock_file()
+                        raise DatabaseUnavailable(str(exc)) from exc
+                    self._group = asyncio.get_running_loop().create_future()
+                group = self._group
+                if not self._commit_scheduled and not self._shared:
+                    self._commit_scheduled = True
+                    asyncio.get_running_loop().call_soon(self._commit_group)
+                conn.execute("SAVEPOINT unit")
+                token = self._current.set(conn)
                 try:
-                    conn.execute("BEGIN IMMEDIATE")
-                except sqlite3.OperationalError as exc:
-                    self._unlock_file()
-                    raise DatabaseUnavailable(str(exc)) from exc
-                self._group = asyncio.get_running_loop().create_future()
-            group = self._group
-            if not self._commit_scheduled:
-                self._commit_scheduled = True
-                asyncio.get_running_loop().call_soon(self._commit_group)
-            conn.execute("SAVEPOINT unit")
-            token = self._current.set(conn)
-            try:
-                yield
-            except BaseException:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK TO unit")
-                    conn.execute("RELEASE unit")
+                    yield
+                except BaseException:
+                    if conn.in_transaction:
+                        conn.execute("ROLLBACK TO unit")
+                        conn.execute("RELEASE unit")
+                    else:
+                        # SQLite rolled the whole transaction back itself (disk full, I/O error): every
+                        # unit of this group is lost, so none of them may report success.
+                        self._fail_group(group)
+                    raise
                 else:
-                    # SQLite rolled the whole transaction back itself (disk full, I/O error): every
-                    # unit of this group is lost, so none of them may report success.
-                    self._fail_group(group)
-                raise
-            else:
-                conn.execute("RELEASE unit")
-            finally:
-                self._current.reset(token)
+                    conn.execute("RELEASE unit")
+                finally:
+                    self._current.reset(token)
+        finally:
+            if self._shared and group is not None and self._group is group:
+                self._commit_group()  # several processes: commit now (even after a failed unit) and let the next one write
+        assert group is not None
         await asyncio.shield(group)
 
     def _fail_group(self, group: asyncio.Future[None]) -> None:
