@@ -337,8 +337,9 @@ class ThrowawayPostgres:
         asyncio.run(create())
 
 
-def _group_has_live_members(pgid: int) -> bool:
-    """Any process of the group that is not a zombie (zombies hold nothing; init reaps them)."""
+def _live_group_stats(pgid: int) -> Iterator[list[str]]:
+    """``/proc/<pid>/stat`` fields (after the command name) of each live process in group ``pgid``
+    (zombies hold nothing; init reaps them)."""
     for name in os.listdir("/proc"):
         if not name.isdigit():
             continue
@@ -348,8 +349,11 @@ def _group_has_live_members(pgid: int) -> bool:
         except OSError:
             continue
         if int(fields[2]) == pgid and fields[0] != "Z":
-            return True
-    return False
+            yield fields
+
+
+def _group_has_live_members(pgid: int) -> bool:
+    return any(True for _ in _live_group_stats(pgid))
 
 
 # --------------------------------------------------------------------------- data builders
@@ -632,18 +636,8 @@ def _proc_ticks() -> dict[int, tuple[int, int, str]]:
 def group_rss(pgid: int) -> int:
     """Resident memory (bytes) of every live process in the group ``pgid`` — a server and its
     uvicorn workers."""
-    total = 0
-    for name in os.listdir("/proc"):
-        if not name.isdigit():
-            continue
-        try:
-            with open(f"/proc/{name}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[2]) == pgid and fields[0] != "Z":
-            total += int(fields[21]) * os.sysconf("SC_PAGE_SIZE")  # rss, in pages
-    return total
+    page = os.sysconf("SC_PAGE_SIZE")
+    return sum(int(fields[21]) * page for fields in _live_group_stats(pgid))  # rss, in pages
 
 
 class OtherLoad:
