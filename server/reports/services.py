@@ -94,7 +94,7 @@ async def resolve_scope(ctx: Context, user: Principal, org_id: int | None) -> Sc
         return Scope(paths=(str(row[0]),), label=str(row[1]))
     paths = _minimal(reach)
     ids = [path_ids(p)[-1] for p in paths]
-    names = dict(await ctx.db.fetch(f"SELECT id, name FROM orgs WHERE id IN ({placeholders(len(ids))})", *ids))
+    names = dict(await ctx.db.fetch_planned(f"SELECT id, name FROM orgs WHERE id IN ({placeholders(len(ids))})", *ids))
     return Scope(paths=paths, label="、".join(str(names.get(i, "")) for i in ids))
 
 
@@ -146,7 +146,7 @@ class Branches:
     async def load(self, ctx: Context, org_paths: set[str]) -> None:
         ids = sorted({i for path in org_paths for i in path_ids(path)} - set(self.orgs))
         for chunk in (ids[i:i + 500] for i in range(0, len(ids), 500)):
-            for org_id, name, kind, path in await ctx.db.fetch(
+            for org_id, name, kind, path in await ctx.db.fetch_planned(
                 f"SELECT id, name, kind, path FROM orgs WHERE id IN ({placeholders(len(chunk))})", *chunk
             ):
                 self.orgs[int(org_id)] = (str(name), str(kind), str(path))
@@ -174,7 +174,7 @@ async def _scope_members(ctx: Context, scope: Scope, branches: Branches, *, acti
     where = _in_scope(Where(), "m.org_path", scope)
     if active_only:
         where.any_of("m.status", list(ACTIVE_MEMBER_STATUSES))
-    rows = await ctx.db.fetch(f"SELECT m.id, m.name, m.org_path FROM members m WHERE {where.sql} ORDER BY m.id", *where.args)
+    rows = await ctx.db.fetch_planned(f"SELECT m.id, m.name, m.org_path FROM members m WHERE {where.sql} ORDER BY m.id", *where.args)
     await branches.load(ctx, {r[2] for r in rows})
     out = []
     for member_id, name, org_path in rows:
@@ -188,7 +188,7 @@ async def _chunked(ctx: Context, sql: str, args: list[Any], key: int, size: int 
     ``key`` of its rows): ``{after}`` becomes ``AND <id> > $n``."""
     last = 0
     while True:
-        rows = await ctx.db.fetch(sql.format(after=f"${len(args) + 1}", limit=size), *args, last)
+        rows = await ctx.db.fetch_planned(sql.format(after=f"${len(args) + 1}", limit=size), *args, last)
         if not rows:
             return
         yield rows
@@ -222,7 +222,7 @@ async def points_report(ctx: Context, user: Principal, org_id: int | None, perio
     where = _in_scope(Where(), "m.org_path", scope)
     where.any_of("m.status", list(ACTIVE_MEMBER_STATUSES))
     where.add("l.local_date >= {} AND l.local_date <= {}", period.first, period.last)
-    sums = await ctx.db.fetch(
+    sums = await ctx.db.fetch_planned(
         "SELECT l.member_id, r.category, SUM(CASE WHEN l.delta > 0 THEN l.delta ELSE 0 END),"
         " SUM(CASE WHEN l.delta < 0 THEN l.delta ELSE 0 END)"
         " FROM points_ledger l JOIN members m ON m.id = l.member_id LEFT JOIN point_rules r ON r.id = l.rule_id"
@@ -353,7 +353,7 @@ async def attendance_report(ctx: Context, user: Principal, org_id: int | None, p
     where.any_of("a.type", list(MEETING_TYPES))
     where.add("a.status <> 'cancelled'")
     where.add("a.starts_at >= {} AND a.starts_at < {} AND a.starts_at <= {}", period.start, period.end, utcnow())
-    activities = await ctx.db.fetch(
+    activities = await ctx.db.fetch_planned(
         "SELECT a.id, a.type, a.title, a.org_path, o.name, s.name, a.starts_at, a.ends_at, a.required, a.status"
         " FROM activities a JOIN orgs o ON o.id = a.org_id JOIN stations s ON s.id = a.station_id"
         f" WHERE {where.sql} ORDER BY a.starts_at, a.id",
@@ -371,18 +371,17 @@ async def attendance_report(ctx: Context, user: Principal, org_id: int | None, p
         headers=["开始时间", "活动名称", "姓名", "所在支部", "状态", "方式", "签到时间", "签退时间"],
         widths=[17, 30, 12, 28, 9, 14, 17, 17],
     )
-    writing: asyncio.Future[None] | None = None  # the previous chunk's rows, written while this one is read
     for start in range(0, len(activities), ACTIVITY_CHUNK):
         chunk = activities[start:start + ACTIVITY_CHUNK]
         ids = [int(a[0]) for a in chunk]
         marks = placeholders(len(ids))
-        checkins = await ctx.db.fetch(
+        checkins = await ctx.db.fetch_planned(
             "SELECT c.activity_id, c.member_id, m.name, m.org_path, c.kind, c.status, c.method, c.scanned_at"
             " FROM checkins c JOIN members m ON m.id = c.member_id"
             f" WHERE c.activity_id IN ({marks}) AND c.status IN ('accepted', 'pending_review') ORDER BY c.scanned_at, c.id",
             *ids,
         )
-        leaves = await ctx.db.fetch(
+        leaves = await ctx.db.fetch_planned(
             "SELECT lr.activity_id, lr.member_id, m.name, m.org_path FROM leave_requests lr"
             f" JOIN members m ON m.id = lr.member_id WHERE lr.activity_id IN ({marks}) AND lr.status = 'approved'",
             *ids,
@@ -440,11 +439,7 @@ async def attendance_report(ctx: Context, user: Principal, org_id: int | None, p
                     starts_at, title, i.name, branches.of(i.org_path)[1], ATTENDANCE_STATES.get(i.state, i.state),
                     CHECKIN_METHODS.get(i.method, i.method) if i.method else None, i.checked_in_at, i.checked_out_at,
                 ))
-        if writing is not None:
-            await writing
-        writing = asyncio.ensure_future(asyncio.to_thread(_write_rows, (summary, summary_rows), (detail, detail_rows)))
-    if writing is not None:
-        await writing
+        await asyncio.to_thread(_write_rows, (summary, summary_rows), (detail, detail_rows))
     per_member = book.sheet(
         "党员出勤统计", intro=_intro(ctx, "党员出勤统计（必须参加的活动）", scope, period),
         headers=["姓名", "所在支部", "应参加", "出席", "待审核", "请假", "缺席", "出勤率"],
@@ -471,7 +466,7 @@ async def hours_report(ctx: Context, user: Principal, org_id: int | None, period
     members = {m.id: m for m in await _scope_members(ctx, scope, branches)}
     where = _in_scope(Where(), "m.org_path", scope)
     where.add("h.local_date >= {} AND h.local_date <= {}", period.first, period.last)
-    sums = await ctx.db.fetch(
+    sums = await ctx.db.fetch_planned(
         "SELECT h.member_id, m.name, m.org_path,"
         " SUM(CASE WHEN h.status <> 'rejected' THEN h.approved_hours ELSE 0 END),"
         " SUM(CASE WHEN h.status = 'pending' THEN h.hours - h.approved_hours ELSE 0 END), COUNT(*)"
@@ -536,7 +531,7 @@ async def pairings_report(ctx: Context, user: Principal, org_id: int | None, per
     where = _in_scope(Where(), "m.org_path", scope)
     where.add("p.start_date <= {} AND (p.end_date IS NULL OR p.end_date >= {})", period.last, period.first)
     visits_from, visits_to = where.arg(period.start), where.arg(period.end)
-    rows = await ctx.db.fetch(
+    rows = await ctx.db.fetch_planned(
         "SELECT p.id, m.name, m.org_path, p.name, p.kind, p.category, p.start_date, p.end_date, p.status,"
         " p.interval_days,"
         " (SELECT MAX(v.visited_at) FROM pairing_visits v WHERE v.pairing_id = p.id AND v.status IN ('pending', 'approved')),"
