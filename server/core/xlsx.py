@@ -210,7 +210,7 @@ class Book:
                 name, n = f"{base[:28]}_{n}", n + 1
             names.append(name)
         buffer = io.BytesIO()
-        with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED, compresslevel=6) as z:
+        with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as z:
             overrides = "".join(
                 f'<Override PartName="/xl/worksheets/sheet{i}.xml"'
                 ' ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml"/>'
