@@ -174,6 +174,14 @@ async def test_attendance_report_cell_by_cell(world: World) -> None:
         ("赵一", "测试支部", 1, 1, 0, 0, 0, 1),
         ("钱二", "测试支部", 1, 0, 0, 1, 0, 0),
     ]
+    # A member who attended and has since moved out (转出) is no longer in the active list the report
+    # starts from: their check-in still shows, with their name and branch.
+    moved = await world.ctx.db.fetchval("SELECT id FROM members WHERE name = '赵一'")
+    await world.ctx.db.execute("UPDATE members SET status = 'transferred' WHERE id = $1", moved)
+    book, _ = await _book(staff, "attendance.xlsx", org_id=data["branch"])
+    rows = _rows(book["出勤明细"], 5)
+    assert rows[0][2:6] == ("赵一", "测试支部", "出席", "手工签到")
+    assert [r[0] for r in _rows(book["党员出勤统计"], 5)] == [EVIL, "孙四", "钱二"]
 
 
 async def test_volunteer_hours_report_cell_by_cell(world: World) -> None:

@@ -294,7 +294,7 @@ async def points_report(ctx: Context, user: Principal, org_id: int | None, perio
 class _Item:
     member_id: int
     name: str
-    org_path: str
+    branch_name: str
     state: str
     method: str | None = None
     checked_in_at: datetime | None = None
@@ -326,6 +326,20 @@ class _Expected:
         return hit
 
 
+async def _add_people(ctx: Context, people: dict[int, MemberInfo], branches: Branches, ids: set[int]) -> None:
+    """Name and branch of members not yet in ``people`` (outside the active scope list)."""
+    missing = sorted(ids - people.keys())
+    for start in range(0, len(missing), 500):
+        chunk = missing[start:start + 500]
+        rows = await ctx.db.fetch_planned(
+            f"SELECT id, name, org_path FROM members WHERE id IN ({placeholders(len(chunk))})", *chunk
+        )
+        await branches.load(ctx, {r[2] for r in rows})
+        for member_id, name, org_path in rows:
+            _, branch_name, branch_path = branches.of(org_path)
+            people[int(member_id)] = MemberInfo(int(member_id), str(name), str(org_path), branch_name, branch_path)
+
+
 def _write_rows(*sheets: tuple[Any, list[Any]]) -> None:
     for sheet, rows in sheets:
         sheet.rows(rows)
@@ -348,6 +362,7 @@ async def attendance_report(ctx: Context, user: Principal, org_id: int | None, p
     for m in members:
         expected_index.by_path.setdefault(m.org_path, []).append(m)
     tallies = {m.id: _MemberTally() for m in members}
+    people = {m.id: m for m in members}  # grows with anyone else a check-in or leave names (inactive, moved)
 
     where = _in_scope(Where(), "a.org_path", scope)
     where.any_of("a.type", list(MEETING_TYPES))
@@ -375,32 +390,33 @@ async def attendance_report(ctx: Context, user: Principal, org_id: int | None, p
         chunk = activities[start:start + ACTIVITY_CHUNK]
         ids = [int(a[0]) for a in chunk]
         marks = placeholders(len(ids))
+        # No join with members: the people in scope are in memory already (names and branches).
         checkins = await ctx.db.fetch_planned(
-            "SELECT c.activity_id, c.member_id, m.name, m.org_path, c.kind, c.status, c.method, c.scanned_at"
-            " FROM checkins c JOIN members m ON m.id = c.member_id"
+            "SELECT c.activity_id, c.member_id, c.kind, c.status, c.method, c.scanned_at FROM checkins c"
             f" WHERE c.activity_id IN ({marks}) AND c.status IN ('accepted', 'pending_review') ORDER BY c.scanned_at, c.id",
             *ids,
         )
         leaves = await ctx.db.fetch_planned(
-            "SELECT lr.activity_id, lr.member_id, m.name, m.org_path FROM leave_requests lr"
-            f" JOIN members m ON m.id = lr.member_id WHERE lr.activity_id IN ({marks}) AND lr.status = 'approved'",
+            "SELECT lr.activity_id, lr.member_id FROM leave_requests lr"
+            f" WHERE lr.activity_id IN ({marks}) AND lr.status = 'approved'",
             *ids,
         )
-        await branches.load(ctx, {r[3] for r in checkins} | {r[3] for r in leaves})
+        await _add_people(ctx, people, branches, {r[1] for r in checkins} | {r[1] for r in leaves})
         per_activity: dict[int, dict[int, _Item]] = {i: {} for i in ids}
-        for activity_id, member_id, name, org_path, kind, status, method, scanned_at in checkins:
+        for activity_id, member_id, kind, status, method, scanned_at in checkins:
             items = per_activity[activity_id]
             item = items.get(member_id)
             state = "present" if status == "accepted" else "pending"
             if item is None:
-                item = items[member_id] = _Item(member_id, name, org_path, state)
+                who = people[member_id]
+                item = items[member_id] = _Item(member_id, who.name, who.branch_name, state)
             if kind == "in":
                 item.checked_in_at, item.method, item.state = scanned_at, method, state
             else:
                 item.checked_out_at = scanned_at
-        leave_by: dict[int, list[tuple[int, str, str]]] = {}
-        for activity_id, member_id, name, org_path in leaves:
-            leave_by.setdefault(activity_id, []).append((member_id, name, org_path))
+        leave_by: dict[int, list[int]] = {}
+        for activity_id, member_id in leaves:
+            leave_by.setdefault(activity_id, []).append(member_id)
         summary_rows, detail_rows = [], []
         for a in chunk:
             activity_id, kind, title, org_path, org_name, station, starts_at, _, required, _ = a
@@ -409,11 +425,12 @@ async def attendance_report(ctx: Context, user: Principal, org_id: int | None, p
             for m in expected:
                 tallies[m.id].expected += 1
                 if m.id not in items:
-                    items[m.id] = _Item(m.id, m.name, m.org_path, "absent")
-            for member_id, name, member_path in leave_by.get(activity_id, ()):
+                    items[m.id] = _Item(m.id, m.name, m.branch_name, "absent")
+            for member_id in leave_by.get(activity_id, ()):
                 item = items.get(member_id)
                 if item is None:
-                    items[member_id] = _Item(member_id, name, member_path, "excused")
+                    who = people[member_id]
+                    items[member_id] = _Item(member_id, who.name, who.branch_name, "excused")
                 elif item.state == "absent":
                     item.state = "excused"
             counts = {"present": 0, "pending": 0, "excused": 0, "absent": 0}
@@ -436,7 +453,7 @@ async def attendance_report(ctx: Context, user: Principal, org_id: int | None, p
             ))
             for i in ordered:
                 detail_rows.append((
-                    starts_at, title, i.name, branches.of(i.org_path)[1], ATTENDANCE_STATES.get(i.state, i.state),
+                    starts_at, title, i.name, i.branch_name, ATTENDANCE_STATES.get(i.state, i.state),
                     CHECKIN_METHODS.get(i.method, i.method) if i.method else None, i.checked_in_at, i.checked_out_at,
                 ))
         await asyncio.to_thread(_write_rows, (summary, summary_rows), (detail, detail_rows))
