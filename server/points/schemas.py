@@ -47,9 +47,10 @@ class RulePatch(Input):
     status: Literal["active", "retired"] | UnsetType = UNSET
 
 
-class RuleOut(Output):
-    id: int
-    code: str
+class RuleTerms(Output):
+    """What a rule says, as it is now or as one of its versions was."""
+
+    version: int
     name: str
     category: str
     trigger: str
@@ -60,8 +61,12 @@ class RuleOut(Output):
     needs_approval: bool
     valid_from: date | None
     valid_to: date | None
-    version: int
     status: str
+
+
+class RuleOut(RuleTerms):
+    id: int
+    code: str
 
 
 AdjustmentCategory = Literal["reward", "deduction", "dues_overdue"]  # 奖励 / 扣分 / 党费逾期
@@ -89,20 +94,8 @@ class EntryOut(Output):
     created_at: datetime | None = None
 
 
-class RuleVersionOut(Output):
+class RuleVersionOut(RuleTerms):
     rule_id: int
-    version: int
-    name: str
-    category: str
-    trigger: str
-    points: float
-    cap_day: float | None
-    cap_month: float | None
-    cap_year: float | None
-    needs_approval: bool
-    valid_from: date | None
-    valid_to: date | None
-    status: str
     changed_by: int | None
     changed_at: datetime
 

@@ -657,12 +657,16 @@ async def adjust(ctx: Context, user: Principal, data: AdjustmentIn) -> EntryOut:
     return _entry_out(await ctx.db.fetchrow(_ENTRY_OUT + " WHERE l.id = $1", entry_id))
 
 
-def _rule_out(row: Any) -> RuleOut:
-    return RuleOut(
-        id=row[0], code=row[1], name=row[2], category=row[3], trigger=row[4], points=float(row[5]), cap_day=row[6],
-        cap_month=row[7], cap_year=row[8], needs_approval=bool(row[9]), valid_from=row[10], valid_to=row[11],
-        version=row[12], status=row[13],
+def _terms(r: Any, version: Any, status: Any) -> dict[str, Any]:
+    """The rule terms of a row whose columns 2–11 are name … valid_to (both column lists below)."""
+    return dict(
+        name=r[2], category=r[3], trigger=r[4], points=float(r[5]), cap_day=r[6], cap_month=r[7], cap_year=r[8],
+        needs_approval=bool(r[9]), valid_from=r[10], valid_to=r[11], version=version, status=status,
     )
+
+
+def _rule_out(row: Any) -> RuleOut:
+    return RuleOut(id=row[0], code=row[1], **_terms(row, row[12], row[13]))
 
 
 async def list_rules(ctx: Context) -> list[RuleOut]:
@@ -682,11 +686,7 @@ async def rule_versions(ctx: Context, rule_id: int) -> list[RuleVersionOut]:
     rows = await ctx.db.fetch(
         f"SELECT {_VERSION_COLUMNS} FROM point_rule_versions WHERE rule_id = $1 ORDER BY version", rule_id
     )
-    return [RuleVersionOut(
-        rule_id=r[0], version=r[1], name=r[2], category=r[3], trigger=r[4], points=float(r[5]), cap_day=r[6],
-        cap_month=r[7], cap_year=r[8], needs_approval=bool(r[9]), valid_from=r[10], valid_to=r[11], status=r[12],
-        changed_by=r[13], changed_at=r[14],
-    ) for r in rows]
+    return [RuleVersionOut(rule_id=r[0], changed_by=r[13], changed_at=r[14], **_terms(r, r[1], r[12])) for r in rows]
 
 
 async def _snapshot_version(ctx: Context, rule_id: int, changed_by: int | None) -> None:
