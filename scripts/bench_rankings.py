@@ -34,9 +34,7 @@ from _bench_common import (  # noqa: E402
     OtherLoad,
     Processes,
     SetupError,
-    build_org_tree,
     ensure_venv,
-    insert_members,
     install_sigterm_handler,
     print_table,
     temp_database,
@@ -45,7 +43,7 @@ from _bench_common import (  # noqa: E402
 
 ensure_venv()
 
-from bench_sync import LedgerPlan, Report, Row, _db_size, _timed, load_postgres, load_sqlite, run  # noqa: E402
+from bench_sync import Report, Row, _db_size, _timed, load_rank_street, run  # noqa: E402
 
 PERIOD_INDEXES = ("ix_tally_period_rank", "ix_tally_period_member")
 
@@ -113,19 +111,8 @@ async def bench(db: BenchDB, members: int, ledger_rows: int, repeat: int, report
 
     settings = db.settings()
     t_start = time.perf_counter()
-    async with open_context(settings) as ctx:
-        tree = await build_org_tree(ctx, communities=5, branches_per_community=100)
-        await insert_members(ctx, tree.branches, members, with_users=False, zero_tally=False, chunk=50_000)
-        first_member = int(await ctx.db.fetchval("SELECT MIN(id) FROM members"))
-        rules = {code: int(i) for code, i in await ctx.db.fetch("SELECT code, id FROM point_rules")}
-        year = points.current_year(ctx)
-        local_now = points.utcnow().astimezone(ctx.settings.tz)
-    today = time.gmtime()
-    plan = LedgerPlan(ledger_rows, members, first_member, rules, year, max(1, today.tm_yday - 1))
-    if db.engine == "sqlite":
-        load_sqlite(db, plan)
-    else:
-        await load_postgres(db, plan)
+    tree, year, _ = await load_rank_street(db, members, ledger_rows)
+    local_now = points.utcnow().astimezone(settings.tz)
     t_loaded = time.perf_counter()
     await load_period(db, year, local_now.month)
     t_period = time.perf_counter()

@@ -430,26 +430,36 @@ async def _timed(fn: Any, repeat: int) -> tuple[float, float, float, Any]:
     return ms(median(samples)), ms(percentile(samples, 90)), ms(first), result
 
 
+async def load_rank_street(db: BenchDB, members: int, ledger_rows: int) -> tuple[Any, int, float]:
+    """5 communities × 100 branches, ``members`` members, ``ledger_rows`` ledger entries this year with
+    their year tally (shared with bench_rankings.py). Returns (org tree, year, seconds the members took)."""
+    from server.points import services as points
+    from server.seed import open_context
+
+    t_start = time.perf_counter()
+    async with open_context(db.settings()) as ctx:
+        tree = await build_org_tree(ctx, communities=5, branches_per_community=100)
+        await insert_members(ctx, tree.branches, members, with_users=False, zero_tally=False, chunk=50_000)
+        first_member = int(await ctx.db.fetchval("SELECT MIN(id) FROM members"))
+        rules = {code: int(i) for code, i in await ctx.db.fetch("SELECT code, id FROM point_rules")}
+        year = points.current_year(ctx)
+    plan = LedgerPlan(ledger_rows, members, first_member, rules, year, max(1, time.gmtime().tm_yday - 1))
+    t_members = time.perf_counter()
+    if db.engine == "sqlite":
+        load_sqlite(db, plan)
+    else:
+        await load_postgres(db, plan)
+    return tree, year, t_members - t_start
+
+
 async def bench_rank(db: BenchDB, members: int, ledger_rows: int, repeat: int, report: Report) -> None:
     from server.points import services as points
     from server.seed import open_context
 
     settings = db.settings()
     t_start = time.perf_counter()
-    async with open_context(settings) as ctx:
-        tree = await build_org_tree(ctx, communities=5, branches_per_community=100)
-        await insert_members(ctx, tree.branches, members, with_users=False, zero_tally=False, chunk=50_000)
-        first_member = int(await ctx.db.fetchval("SELECT MIN(id) FROM members"))
-        rules = {code: int(i) for code, i in await ctx.db.fetch("SELECT code, id FROM point_rules")}
-        year = points.current_year(ctx)
-        today = time.gmtime()
-    days = max(1, today.tm_yday - 1)
-    plan = LedgerPlan(ledger_rows, members, first_member, rules, year, days)
-    t_members = time.perf_counter()
-    if db.engine == "sqlite":
-        load_sqlite(db, plan)
-    else:
-        await load_postgres(db, plan)
+    tree, year, members_s = await load_rank_street(db, members, ledger_rows)
+    t_members = t_start + members_s
     t_loaded = time.perf_counter()
     size = await _db_size(db)
     report.notes.append(
