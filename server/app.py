@@ -17,6 +17,7 @@ from litestar.types import Message, Scope
 
 from server.accounts import routes as accounts
 from server.activities.routes import ActivityController
+from server.checkins.fastlane import install_outer_lane
 from server.checkins.routes import CheckinController, my_checkins
 from server.core import engines
 from server.core.auth import BearerAuthMiddleware
@@ -151,4 +152,5 @@ def create_app(settings: Settings | None = None) -> Litestar:
         debug=settings.debug,
     )
     document_error_responses(app)
+    install_outer_lane(app)
     return app

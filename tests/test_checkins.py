@@ -10,7 +10,7 @@ import jwt
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from server.keys.keyring import public_jwk
-from tests.conftest import World, new_uuid, now_iso
+from tests.conftest import World, has_chinese, new_uuid, now_iso
 
 
 async def activity_token(world: World, activity_id: int) -> str:
@@ -448,6 +448,34 @@ async def test_fast_lane_answers_like_the_ordinary_handler(world: World, monkeyp
         assert fast.status_code == slow.status_code
         assert fast.content == slow.content  # replays: the stored results, byte for byte
         assert sorted(fast.headers.items()) == sorted(slow.headers.items())
+
+
+async def test_the_outer_lane_answers_before_litestar_and_steps_aside_for_bad_tokens(world: World, monkeypatch) -> None:
+    """The hot paths are answered in front of Litestar's router and auth middleware (that is what
+    makes them fast); a missing or bad token still gets the middleware's own 401."""
+    from server.core.auth import BearerAuthMiddleware
+
+    seen: list[str] = []
+    authenticate = BearerAuthMiddleware.authenticate_request
+
+    async def spy(self, connection):  # noqa: ANN001
+        seen.append(connection.scope["path"])
+        return await authenticate(self, connection)
+
+    url = await activity_token(world, world.ids["first_activity"])
+    member = await world.member(1)
+    monkeypatch.setattr(BearerAuthMiddleware, "authenticate_request", spy)
+    single = await member.post("/api/v1/checkins", json=item(url))
+    batch = await member.post("/api/v1/checkins/sync", json={"items": [item(url, scanned_at=now_iso(-1))]})
+    assert single.status_code == 200 and single.json()["status"] == "accepted"
+    assert batch.status_code == 200 and batch.json()["results"][0]["status"] == "duplicate"
+    assert seen == []  # neither went through Litestar's middleware
+
+    for headers in ({}, {"Authorization": "Bearer not-a-token"}, {"Authorization": "Basic eDp5"}):
+        refused = await world.anon.post("/api/v1/checkins", json=item(url), headers=headers)
+        assert refused.status_code == 401 and has_chinese(refused.json()["detail"]), headers
+    assert seen == ["/api/v1/checkins"] * 3
+    assert await world.count("SELECT COUNT(*) FROM checkins WHERE member_id = $1", world.ids["first_member"]) == 1
 
 
 async def test_batch_against_stored_checkins_and_the_row_by_row_redo(world: World, monkeypatch) -> None:
