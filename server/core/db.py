@@ -49,8 +49,18 @@ def _int_out(value: bytes) -> int:
         return int(Decimal(value.decode()))
 
 
+_TIMESTAMPS: dict[bytes, datetime] = {}
+
+
 def _timestamptz_out(value: bytes) -> datetime:
-    return datetime.fromisoformat(value.decode()).replace(tzinfo=UTC)
+    """Remembered: an activity's window and times are read back with every check-in to it."""
+    out = _TIMESTAMPS.get(value)
+    if out is None:
+        out = datetime.fromisoformat(value.decode()).replace(tzinfo=UTC)
+        if len(_TIMESTAMPS) >= 4096:
+            _TIMESTAMPS.clear()
+        _TIMESTAMPS[value] = out
+    return out
 
 
 def _boolean_out(value: bytes) -> bool:

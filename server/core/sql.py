@@ -70,6 +70,7 @@ def placeholders(count: int, first: int = 1) -> str:
     return ", ".join(f"${n}" for n in range(first, first + count))
 
 
-def path_ids(path: str) -> list[int]:
-    """'/1/5/12/' → [1, 5, 12]: the org and all its ancestors."""
-    return [int(p) for p in path.strip("/").split("/") if p]
+@lru_cache(maxsize=4096)
+def path_ids(path: str) -> tuple[int, ...]:
+    """'/1/5/12/' → (1, 5, 12): the org and all its ancestors (a street has few paths: remembered)."""
+    return tuple(int(p) for p in path.strip("/").split("/") if p)

@@ -7,6 +7,7 @@ subtree reads an index range and never scans the ledger.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -237,15 +238,19 @@ async def post_entry(
     return int(entry_id)
 
 
+@functools.lru_cache(maxsize=16)
+def _bump_tally_sql(depth: int) -> str:
+    rows = ", ".join(f"(${i + 4}, $1, $2, $3)" for i in range(depth))
+    return (
+        f"INSERT INTO points_tally (org_id, year, member_id, earned) VALUES {rows}"
+        " ON CONFLICT (org_id, year, member_id) DO UPDATE SET earned = points_tally.earned + excluded.earned"
+    )
+
+
 async def _bump_tally(ctx: Context, member_id: int, org_path: str, year: int, delta: float) -> None:
     """One statement for the member's org and every ancestor: VALUES ($4, $1, $2, $3), ($5, $1, $2, $3), …"""
     org_ids = path_ids(org_path)
-    rows = ", ".join(f"(${i + 4}, $1, $2, $3)" for i in range(len(org_ids)))
-    await ctx.db.execute(
-        f"INSERT INTO points_tally (org_id, year, member_id, earned) VALUES {rows}"
-        " ON CONFLICT (org_id, year, member_id) DO UPDATE SET earned = points_tally.earned + excluded.earned",
-        year, member_id, float(delta), *org_ids,
-    )
+    await ctx.db.execute(_bump_tally_sql(len(org_ids)), year, member_id, float(delta), *org_ids)
 
 
 QUARTER_BASE = 20  # points_tally_period.period: months 1–12, quarters 21–24
@@ -267,15 +272,21 @@ def period_code(quarter: int | None, month: int | None) -> int | None:
 async def _bump_period(ctx: Context, member_id: int, org_path: str, year: int, month: int, delta: float) -> None:
     """One statement: the member's month and quarter rows for their org and every ancestor."""
     org_ids = path_ids(org_path)
+    await ctx.db.execute(
+        _bump_period_sql(len(org_ids)), year, month, QUARTER_BASE + quarter_of(month), member_id, float(delta), *org_ids,
+    )
+
+
+@functools.lru_cache(maxsize=16)
+def _bump_period_sql(depth: int) -> str:
     values = []
-    for i in range(len(org_ids)):
+    for i in range(depth):
         values.append(f"(${i + 6}, $1, $2, $4, $5)")
         values.append(f"(${i + 6}, $1, $3, $4, $5)")
-    await ctx.db.execute(
+    return (
         f"INSERT INTO points_tally_period (org_id, year, period, member_id, earned) VALUES {', '.join(values)}"
         " ON CONFLICT (org_id, year, period, member_id) DO UPDATE"
-        " SET earned = points_tally_period.earned + excluded.earned",
-        year, month, QUARTER_BASE + quarter_of(month), member_id, float(delta), *org_ids,
+        " SET earned = points_tally_period.earned + excluded.earned"
     )
 
 
