@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from urllib.parse import urlparse
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -78,7 +79,7 @@ class Settings:
         assert self.dialect == "sqlite"
         return Path(self.database_url.removeprefix("sqlite:///"))
 
-    @property
+    @cached_property  # read several times for every check-in
     def tz(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
 
