@@ -401,7 +401,7 @@ class SQLiteDatabase(Database):
             finally:
                 self._lock.release()
         finally:
-            if self._shared and group is not None and self._group is group:
+            if self._shared and group is not None and self._group is group and not self._commit_scheduled:
                 self._commit_group()  # several processes: commit now (even after a failed unit) and let the next one write
         assert group is not None
         await asyncio.shield(group)
@@ -446,6 +446,7 @@ class SQLiteDatabase(Database):
         COMMIT after one long wait, half the throughput). The group takes the queue in instead, up
         to ``GROUP_MAX_UNITS`` so that its callers still get their answers."""
         if self._lock.locked() or (self._waiting and self._group_units < GROUP_MAX_UNITS):
+            self._commit_scheduled = True  # one retry a turn, however many units asked for it
             asyncio.get_running_loop().call_soon(self._commit_group)
             return
         self._commit_scheduled = False
