@@ -478,6 +478,28 @@ async def test_the_outer_lane_answers_before_litestar_and_steps_aside_for_bad_to
     assert await world.count("SELECT COUNT(*) FROM checkins WHERE member_id = $1", world.ids["first_member"]) == 1
 
 
+async def test_the_outer_lane_gives_503_when_the_caller_cannot_be_loaded(world: World, monkeypatch) -> None:
+    """Loading the caller's roles needs the database; with it away the answer is the usual 503,
+    not an error escaping the lane in front of Litestar's exception layer."""
+    from server.checkins import fastlane
+    from server.core import auth
+    from server.core.db import DatabaseUnavailable
+
+    url = await activity_token(world, world.ids["first_activity"])
+    member = await world.member(1)
+
+    async def away(ctx, user_id):  # noqa: ANN001
+        raise DatabaseUnavailable("connection refused")
+
+    monkeypatch.setattr(fastlane, "load_principal", away)
+    monkeypatch.setattr(auth, "load_principal", away)
+    for path, body in (("/api/v1/checkins", item(url)), ("/api/v1/checkins/sync", {"items": [item(url)]})):
+        response = await member.post(path, json=body)
+        assert response.status_code == 503, path
+        assert response.json()["code"] == "database_unavailable" and has_chinese(response.json()["detail"])
+    assert await world.count("SELECT COUNT(*) FROM checkins WHERE member_id = $1", world.ids["first_member"]) == 0
+
+
 async def test_batch_against_stored_checkins_and_the_row_by_row_redo(world: World, monkeypatch) -> None:
     """A batch plans its rows from the member's live check-ins read up front; if a planned row meets a
     live one it had not seen, the unit is redone row by row — same results either way."""

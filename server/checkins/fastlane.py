@@ -197,7 +197,10 @@ def install_outer_lane(app: Litestar, api_prefix: str = "/api/v1") -> None:
         if answer is None or (cors and any(name == b"origin" for name, _ in scope["headers"])):
             await inner(scope, receive, send)
             return
-        principal = await _bearer_principal(scope)
+        try:
+            principal = await _bearer_principal(scope)
+        except Exception:  # noqa: BLE001 — e.g. the database away: the middleware meets it again inside
+            principal = None  # Litestar's exception layer, which answers 503 (out here it would be a 500)
         if principal is None:
             await inner(scope, receive, send)
             return
