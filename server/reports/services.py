@@ -175,6 +175,11 @@ async def _scope_members(ctx: Context, scope: Scope, branches: Branches, *, acti
     if active_only:
         where.any_of("m.status", list(ACTIVE_MEMBER_STATUSES))
     rows = await ctx.db.fetch_planned(f"SELECT m.id, m.name, m.org_path FROM members m WHERE {where.sql} ORDER BY m.id", *where.args)
+    return await _member_infos(ctx, branches, rows)
+
+
+async def _member_infos(ctx: Context, branches: Branches, rows: list[Any]) -> list[MemberInfo]:
+    """``(id, name, org_path)`` rows with each member's branch."""
     await branches.load(ctx, {r[2] for r in rows})
     out = []
     for member_id, name, org_path in rows:
@@ -334,10 +339,7 @@ async def _add_people(ctx: Context, people: dict[int, MemberInfo], branches: Bra
         rows = await ctx.db.fetch_planned(
             f"SELECT id, name, org_path FROM members WHERE id IN ({placeholders(len(chunk))})", *chunk
         )
-        await branches.load(ctx, {r[2] for r in rows})
-        for member_id, name, org_path in rows:
-            _, branch_name, branch_path = branches.of(org_path)
-            people[int(member_id)] = MemberInfo(int(member_id), str(name), str(org_path), branch_name, branch_path)
+        people.update((m.id, m) for m in await _member_infos(ctx, branches, rows))
 
 
 def _write_rows(*sheets: tuple[Any, list[Any]]) -> None:
