@@ -285,8 +285,8 @@ class SQLiteDatabase(Database):
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 break
             except BlockingIOError:
-                # Another process writes to this file: from now on each unit commits at once, so
-                # the lock is never held across an event-loop turn. Wait (in a thread) until the
+                # Another process writes to this file: from now on a unit commits as soon as no
+                # other unit of ours waits to join its group, so the lock is held briefly. Wait (in a thread) until the
                 # lock is free, without keeping it — it is taken only once this task runs again.
                 self._shared = True
                 await loop.run_in_executor(None, _wait_until_free, fd)
@@ -402,7 +402,7 @@ class SQLiteDatabase(Database):
                 self._lock.release()
         finally:
             if self._shared and group is not None and self._group is group and not self._commit_scheduled:
-                self._commit_group()  # several processes: commit now (even after a failed unit) and let the next one write
+                self._commit_group()  # several processes: commit now unless ours queue to join (even after a failed unit)
         assert group is not None
         await asyncio.shield(group)
 
