@@ -32,6 +32,7 @@ MEETING_TYPES = {
     "branch_meeting", "committee_meeting", "group_meeting", "party_lecture", "theme_day", "life_meeting", "evaluation",
 }
 ACTIVE_MEMBER_STATUSES = ("normal", "inflow")
+STAFF_METHODS = ("staff_card", "staff_manual")
 
 MESSAGES = {
     "accepted": "签到成功",
@@ -207,6 +208,15 @@ class CheckinProcessor:
             )
         self.soft_limit, self.hard_limit, self.skew, self.kiosk_age = limits
         self._batch: _Batch | None = None
+        self._locals: dict[datetime, datetime] = {}
+
+    def _local(self, moment: datetime) -> datetime:
+        """``moment`` in the station's time zone; an item's is needed for its day, its rule and its
+        ledger entry, and a zone conversion is the dearest step of those (a sync does 500)."""
+        local = self._locals.get(moment)
+        if local is None:
+            local = self._locals[moment] = moment.astimezone(self.ctx.settings.tz)
+        return local
 
     # ------------------------------------------------------------------ entry points
     async def process(
@@ -559,7 +569,10 @@ class CheckinProcessor:
                     return _Outcome(status="duplicate", checkin_id=existing, **ids)
                 return _reject("capacity", **ids)
         review = self._review_reason(item, received_at, station)
-        if review is None and await self._points_need_approval(actor, activity, item.scanned_at):
+        rule = await self._attendance_rule(activity, item.scanned_at)
+        if review is None and rule is not None and rule.needs_approval and actor.method not in STAFF_METHODS:
+            # A self or kiosk scan waits in the review queue (points on acceptance); a staff check-in
+            # is itself that approval.
             review = "needs_approval"
         if review or activity["status"] == "closed":
             return await self._pending(actor, member, item, received_at, station, activity, review or "late_sync")
@@ -567,8 +580,8 @@ class CheckinProcessor:
         if checkin_id is None:
             return _Outcome(status="duplicate", checkin_id=await self._live_id(actor.member_id, activity["id"], "in"), **ids)
         awarded = 0.0
-        if activity["type"] in MEETING_TYPES:
-            awarded = await self._award_attendance(member, activity, item.scanned_at, checkin_id)
+        if rule is not None:
+            awarded = await self._award_attendance(member, activity, item.scanned_at, checkin_id, rule)
         return _Outcome(status="accepted", checkin_id=checkin_id, points=awarded, **ids)
 
     async def _check_out(
@@ -673,7 +686,7 @@ class CheckinProcessor:
         """The new check-in's id, or None when the member already has a live one (the partial unique
         index decides: one 'in' and one 'out' per activity, one station visit per local day). An
         ambiguous scan has no activity yet: it counts as that day's station-level record."""
-        day = item.scanned_at.astimezone(self.ctx.settings.tz).date()
+        day = self._local(item.scanned_at).date()
         batch = self._batch
         if batch is not None and batch.deferred:
             key = ("a", activity_id, item.kind) if activity_id is not None else ("v", station_id, day)
@@ -707,30 +720,30 @@ class CheckinProcessor:
     async def _visit_id(self, member_id: int, station_id: int, item: Item) -> int | None:
         batch = self._batch
         if batch is not None and batch.deferred:
-            key = ("v", station_id, item.scanned_at.astimezone(self.ctx.settings.tz).date())
+            key = ("v", station_id, self._local(item.scanned_at).date())
             return await self._live(batch, member_id, key)  # type: ignore[return-value]
         return await self.db.fetchval(
             "SELECT id FROM checkins WHERE member_id = $1 AND station_id = $2 AND local_date = $3"
             " AND activity_id IS NULL AND kind = 'in' AND status IN ('accepted', 'pending_review')",
-            member_id, station_id, item.scanned_at.astimezone(self.ctx.settings.tz).date(),
+            member_id, station_id, self._local(item.scanned_at).date(),
         )
 
-    async def _points_need_approval(self, actor: Actor, activity: dict[str, Any], scanned_at: datetime) -> bool:
-        """The activity type's rule says its points need approval: a self or kiosk scan then waits in
-        the review queue (points on acceptance). A staff check-in is itself that approval."""
-        if actor.method in ("staff_card", "staff_manual") or activity["type"] not in MEETING_TYPES:
-            return False
-        rule = await points.rule_for_trigger(self.ctx, activity["type"], scanned_at.astimezone(self.ctx.settings.tz).date())
-        return rule is not None and rule.needs_approval
+    async def _attendance_rule(self, activity: dict[str, Any], scanned_at: datetime) -> points.Rule | None:
+        """The point rule for attending this activity on that local day (meetings only)."""
+        if activity["type"] not in MEETING_TYPES:
+            return None
+        return await points.rule_for_trigger(self.ctx, activity["type"], self._local(scanned_at).date())
 
-    async def _award_attendance(self, member: Any, activity: dict[str, Any], scanned_at: datetime, checkin_id: int) -> float:
-        day = scanned_at.astimezone(self.ctx.settings.tz).date()
-        rule = await points.rule_for_trigger(self.ctx, activity["type"], day)
+    async def _award_attendance(
+        self, member: Any, activity: dict[str, Any], scanned_at: datetime, checkin_id: int, rule: points.Rule | None = None
+    ) -> float:
+        rule = rule or await self._attendance_rule(activity, scanned_at)
         if rule is None:
             return 0.0
         return await points.award(
             self.ctx, member_id=member[0], org_path=member[1], rule=rule, units=1, occurred_at=scanned_at,
             source_type="checkin", source_id=checkin_id, pending=self._batch.entries if self._batch else None,
+            local=self._local(scanned_at),
         )
 
     def _store(self, actor: Actor, item: Item, received_at: datetime, outcome: _Outcome, batch: _Batch) -> Result:

@@ -164,6 +164,7 @@ class PendingEntries:
     tally: dict[tuple[int, str, int], float] = field(default_factory=dict)
     months: dict[tuple[int, str, int, int], float] = field(default_factory=dict)
     by_rule: dict[tuple[int, int], list[tuple[datetime, float]]] = field(default_factory=dict)
+    created_at: datetime | None = None  # the entries' ``created_at``: they are written together
 
     def used(self, member_id: int, rule_id: int, start: datetime, end: datetime) -> float:
         return sum(d for at, d in self.by_rule.get((member_id, rule_id), ()) if start <= at < end)
@@ -187,6 +188,7 @@ async def flush(ctx: Context, pending: PendingEntries) -> None:
     pending.tally.clear()
     pending.months.clear()
     pending.by_rule.clear()
+    pending.created_at = None
 
 
 async def _capped(
@@ -309,9 +311,11 @@ async def award(
     created_by: int | None = None,
     reason: str = "",
     pending: PendingEntries | None = None,
+    local: datetime | None = None,
 ) -> float:
     """Award ``rule.points * units`` within the rule's caps; returns what was actually awarded.
-    With ``pending`` the entry joins the unit's batch (the caller flushes it before the unit ends)."""
+    With ``pending`` the entry joins the unit's batch (the caller flushes it before the unit ends).
+    ``local``: ``occurred_at`` in the configured zone, when the caller has it already."""
     delta = await _capped(ctx, member_id, rule, rule.points * units, occurred_at, pending)
     if delta == 0:
         return 0.0
@@ -321,10 +325,12 @@ async def award(
             source_type=source_type, source_id=source_id, rule=rule, reason=reason or rule.name, created_by=created_by,
         )
         return delta
-    local = occurred_at.astimezone(ctx.settings.tz)
+    local = local or occurred_at.astimezone(ctx.settings.tz)
+    if pending.created_at is None:
+        pending.created_at = utcnow()
     pending.rows.append((
         member_id, rule.id, rule.version, float(delta), local.year, local.date(), occurred_at, source_type, source_id,
-        None, reason or rule.name, created_by, utcnow(),
+        None, reason or rule.name, created_by, pending.created_at,
     ))
     key = (member_id, org_path, local.year)
     pending.tally[key] = pending.tally.get(key, 0.0) + float(delta)
