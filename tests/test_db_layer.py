@@ -147,6 +147,22 @@ async def test_failing_unit_rolls_back_only_itself(db: SQLiteDatabase) -> None:
     assert rows == {"good1", "good2"}
 
 
+async def test_none_and_dates_are_stored_as_null_and_iso_text(db: SQLiteDatabase) -> None:
+    """The parameters most rows carry: None is NULL (not the text 'None'), a date its ISO form, a
+    datetime Piccolo's UTC text — whatever adapters make binding them cheap."""
+    from datetime import UTC, date, datetime, timedelta, timezone
+
+    await db.execute("CREATE TABLE p (a, b, c, d)")
+    beijing = datetime(2026, 11, 22, 9, 30, tzinfo=timezone(timedelta(hours=8)))
+    await db.executemany("INSERT INTO p (a, b, c, d) VALUES ($1, $2, $3, $4)", [(None, date(2026, 11, 22), beijing, True)])
+    await db.execute("INSERT INTO p (a, b, c, d) VALUES ($1, $2, $3, $4)", None, date(2026, 1, 5), None, False)
+    rows = await db.fetch("SELECT typeof(a), a, b, c, d FROM p ORDER BY rowid")
+    assert [tuple(r) for r in rows] == [
+        ("null", None, "2026-11-22", str(beijing.astimezone(UTC)), 1),
+        ("null", None, "2026-01-05", None, 0),
+    ]
+
+
 async def test_reads_see_only_committed_data(db: SQLiteDatabase) -> None:
     started = asyncio.Event()
     release = asyncio.Event()
