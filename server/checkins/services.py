@@ -211,8 +211,8 @@ class CheckinProcessor:
         self._locals: dict[datetime, datetime] = {}
 
     def _local(self, moment: datetime) -> datetime:
-        """``moment`` in the station's time zone; an item's is needed for its day, its rule and its
-        ledger entry, and a zone conversion is the dearest step of those (a sync does 500)."""
+        """``moment`` in the configured time zone, converted once per item (its day, its rule and its
+        ledger entry all need it)."""
         local = self._locals.get(moment)
         if local is None:
             local = self._locals[moment] = moment.astimezone(self.ctx.settings.tz)
