@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fcntl
+import functools
 import os
 import re
 import sqlite3
@@ -49,18 +50,10 @@ def _int_out(value: bytes) -> int:
         return int(Decimal(value.decode()))
 
 
-_TIMESTAMPS: dict[bytes, datetime] = {}
-
-
+@functools.lru_cache(maxsize=4096)
 def _timestamptz_out(value: bytes) -> datetime:
     """Remembered: an activity's window and times are read back with every check-in to it."""
-    out = _TIMESTAMPS.get(value)
-    if out is None:
-        out = datetime.fromisoformat(value.decode()).replace(tzinfo=UTC)
-        if len(_TIMESTAMPS) >= 4096:
-            _TIMESTAMPS.clear()
-        _TIMESTAMPS[value] = out
-    return out
+    return datetime.fromisoformat(value.decode()).replace(tzinfo=UTC)
 
 
 def _boolean_out(value: bytes) -> bool:
@@ -294,8 +287,9 @@ class SQLiteDatabase(Database):
                 break
             except BlockingIOError:
                 # Another process writes to this file: from now on a unit commits as soon as no
-                # other unit of ours waits to join its group, so the lock is held briefly. Wait (in a thread) until the
-                # lock is free, without keeping it — it is taken only once this task runs again.
+                # other unit of ours waits to join its group, so the lock is held briefly. Wait (in
+                # a thread) until the lock is free, without keeping it — it is taken only once this
+                # task runs again.
                 self._shared = True
                 await loop.run_in_executor(None, _wait_until_free, fd)
         self._file_locked = True
