@@ -522,3 +522,134 @@ async def test_batch_against_stored_checkins_and_the_row_by_row_redo(world: Worl
     assert {r["checkin_id"] for r in results} == {first2.json()["checkin_id"]}
     assert await world.count("SELECT COUNT(*) FROM checkins WHERE member_id = $1", await world.member_id(2)) == 1
     assert await world.count("SELECT COUNT(*) FROM points_ledger WHERE member_id = $1", await world.member_id(2)) == 1
+
+
+class _MeanwhileHook:
+    """On SQLite a member's single check-in is judged before its write unit and written inside it
+    (``CheckinProcessor._process_judged_first``). This runs ``meanwhile`` once, in that gap: what a
+    request in another worker process could do between the judgement and the write."""
+
+    def __init__(self, monkeypatch, meanwhile) -> None:
+        from server.checkins import services
+
+        self.fired = 0
+        self.judged_again = 0
+        original_one = services.CheckinProcessor._one
+        original_first = services.CheckinProcessor._process_judged_first
+        hook = self
+
+        async def one(processor, *args, **kwargs):
+            result = await original_one(processor, *args, **kwargs)
+            batch = processor._batch
+            if batch is not None and batch.judged_first and not hook.fired:
+                hook.fired += 1
+                await meanwhile()
+            return result
+
+        async def judged_first(processor, *args, **kwargs):
+            result = await original_first(processor, *args, **kwargs)
+            hook.judged_again += result is None
+            return result
+
+        monkeypatch.setattr(services.CheckinProcessor, "_one", one)
+        monkeypatch.setattr(services.CheckinProcessor, "_process_judged_first", judged_first)
+
+
+async def test_a_duplicate_written_between_judgement_and_write_is_caught(world: World, monkeypatch) -> None:
+    activity = await create_activity(world, await world.staff_a())  # a 支部党员大会: its rule has no cap
+    url = await activity_token(world, activity["id"])
+    member = await world.member(1)
+    first: list = []
+
+    async def meanwhile() -> None:  # the same member's second phone checks in first
+        first.append(await member.post("/api/v1/checkins", json=item(url)))
+
+    hook = _MeanwhileHook(monkeypatch, meanwhile)
+    late = await member.post("/api/v1/checkins", json=item(url))
+    assert late.status_code == 200, late.text
+    if world.ctx.db.judges_before_writing:
+        assert hook.fired == 1 and hook.judged_again == 1  # the unique index caught it; judged again inside the unit
+        assert first[0].json()["status"] == "accepted"
+        assert late.json()["status"] == "duplicate" and late.json()["checkin_id"] == first[0].json()["checkin_id"]
+    else:
+        assert hook.fired == 0 and late.json()["status"] == "accepted"  # PostgreSQL judges inside the unit
+    mid = world.ids["first_member"]
+    assert await world.count("SELECT COUNT(*) FROM checkins WHERE member_id = $1", mid) == 1
+    assert await world.count("SELECT COUNT(*) FROM points_ledger WHERE member_id = $1", mid) == 1
+    assert await world.count("SELECT COUNT(*) FROM checkin_attempts WHERE member_id = $1", mid) == 1 + len(first)
+    assert await world.count("SELECT COALESCE(SUM(earned), 0) FROM points_tally WHERE member_id = $1", mid) >= 1
+
+
+async def test_a_replay_stored_between_judgement_and_write_answers_with_the_stored_result(world: World, monkeypatch) -> None:
+    member = await world.member(1)
+    forged = item("https://example.invalid/q/eyJhbGciOiJFZERTQSJ9.e30.AAAA")  # rejected: nothing but an attempt
+    stored: list = []
+
+    async def meanwhile() -> None:  # the service worker's retry of the same item lands first
+        stored.append(await member.post("/api/v1/checkins", json=forged))
+
+    hook = _MeanwhileHook(monkeypatch, meanwhile)
+    late = await member.post("/api/v1/checkins", json=forged)
+    assert late.status_code == 422 and late.json()["status"] == "rejected"
+    if world.ctx.db.judges_before_writing:
+        assert hook.judged_again == 1  # the attempt's unique index caught it
+        assert late.json() == stored[0].json()
+    assert await world.count("SELECT COUNT(*) FROM checkin_attempts WHERE client_uuid = $1", forged["client_uuid"]) == 1
+
+
+async def test_a_checkin_judged_before_its_activity_closed_is_not_accepted_after_the_close(
+    world: World, monkeypatch
+) -> None:
+    """Closing an activity settles its attendance (absence penalties, 赛马): a check-in judged while
+    it was open but written after the close would be counted nowhere. It is judged again instead,
+    and a check-in to a closed activity waits for review."""
+    staff = await world.staff_a()
+    activity = await create_activity(world, staff)
+    url = await activity_token(world, activity["id"])
+    member = await world.member(1)
+
+    async def meanwhile() -> None:
+        closed = await staff.post(f"/api/v1/activities/{activity['id']}/close")
+        assert closed.status_code == 200, closed.text
+
+    hook = _MeanwhileHook(monkeypatch, meanwhile)
+    response = await member.post("/api/v1/checkins", json=item(url))
+    assert response.status_code == 200, response.text
+    result = response.json()
+    if world.ctx.db.judges_before_writing:
+        assert hook.fired == 1 and hook.judged_again == 1
+        assert (result["status"], result["reason"], result["points_awarded"]) == ("pending_review", "late_sync", 0)
+        assert await world.count(
+            "SELECT COUNT(*) FROM points_ledger WHERE source_type = 'checkin' AND source_id = $1", result["checkin_id"]
+        ) == 0
+    else:
+        assert hook.fired == 0 and result["status"] == "accepted"
+    assert await world.count(
+        "SELECT COUNT(*) FROM checkins WHERE activity_id = $1 AND member_id = $2", activity["id"], world.ids["first_member"]
+    ) == 1
+
+
+async def test_capacity_and_capped_rules_are_judged_inside_the_unit(world: World, monkeypatch) -> None:
+    """What other members' check-ins decide (the last places, a yearly cap) is never judged from
+    rows read before the unit."""
+    from server.checkins import services
+
+    staff = await world.staff_a()
+    full = await create_activity(world, staff, capacity=1)
+    theme_day = await create_activity(world, staff, type="theme_day")  # default rule: at most 12 a year
+    outside: list[int] = []
+    original = services.CheckinProcessor._process_judged_first
+
+    async def judged_first(processor, actor, member, one, received_at):
+        result = await original(processor, actor, member, one, received_at)
+        outside.append(result is not None)
+        return result
+
+    monkeypatch.setattr(services.CheckinProcessor, "_process_judged_first", judged_first)
+    first, second = await world.member(1), await world.member(2)
+    full_url, theme_url = await activity_token(world, full["id"]), await activity_token(world, theme_day["id"])
+    assert (await first.post("/api/v1/checkins", json=item(full_url))).json()["status"] == "accepted"
+    refused = await second.post("/api/v1/checkins", json=item(full_url))
+    assert (refused.status_code, refused.json()["reason"]) == (422, "capacity")
+    assert (await first.post("/api/v1/checkins", json=item(theme_url))).json()["points_awarded"] == 1
+    assert outside == ([False, False, False] if world.ctx.db.judges_before_writing else [])
