@@ -138,7 +138,7 @@ class _Batch:
     entries: points.PendingEntries = field(default_factory=points.PendingEntries)
     deferred: bool = False
     judged_first: bool = False  # judged before the write unit: reads see committed rows only
-    judged_activity: dict[str, Any] | None = None  # the activity as the judgement saw it (its status is checked)
+    judged_activity: dict[str, Any] | None = None  # the activity as the judgement saw it
     live: dict[tuple[Any, ...], _Row] = field(default_factory=dict)
     loaded: set[tuple[Any, ...]] = field(default_factory=set)
     planned: list[_Row] = field(default_factory=list)
@@ -270,9 +270,8 @@ class CheckinProcessor:
         side. The judgement reads committed rows only; what it cannot see is caught in the unit:
         a live check-in or an attempt written meanwhile (a duplicate scan, a replay racing its
         original) trips the unique indexes, the unit is rolled back and the item is judged again
-        inside a new one. So is an item whose activity was closed or cancelled meanwhile: closing
-        penalises the absent, and a check-in the close did not see must not be accepted after it.
-        (Other edits of the activity, a poster revoked, a member moved: the check-in came first.)
+        inside a new one. So is an item whose activity changed meanwhile: closing an activity
+        penalises the absent, and a check-in it did not see must not be accepted after it.
         Capacity and capped rules count rows of other requests: those items are judged inside
         the unit from the start."""
         batch = self._batch = await self._begin_batch([item], actor.member_id, judged_first=True)
@@ -286,9 +285,7 @@ class CheckinProcessor:
             async with self.db.transaction():
                 await self.db.lock_member(actor.member_id)
                 seen = batch.judged_activity
-                if seen is not None and seen["status"] != await self.db.fetchval(
-                    "SELECT status FROM activities WHERE id = $1", seen["id"]
-                ):
+                if seen is not None and await self._activity(seen["id"]) != seen:
                     raise _DeferredConflict
                 await self._flush(batch)
         except (_DeferredConflict, *integrity_error_classes()):
@@ -367,16 +364,6 @@ class CheckinProcessor:
         """Write the planned check-ins: one multi-row INSERT per 500, ids matched back by key."""
         rows = [r for r in batch.planned if r.id is None]
         batch.planned.clear()
-        if len(rows) == 1:  # a single check-in: its id, or None when it conflicts
-            [row] = rows
-            row.id = await self.db.fetchval(
-                f"INSERT INTO checkins ({_CHECKIN_COLUMNS}) VALUES {_values_list(1, len(row.values))}"
-                " ON CONFLICT DO NOTHING RETURNING id",
-                *row.values,
-            )
-            if row.id is None:
-                raise _DeferredConflict
-            return
         for start in range(0, len(rows), 500):
             chunk = rows[start : start + 500]
             values = _values_list(len(chunk), len(chunk[0].values))
