@@ -21,7 +21,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from server.core.context import Context
-from server.core.errors import integrity_error_classes
 from server.core.sql import placeholders
 from server.core.timeutil import utcnow
 from server.keys.keyring import b64url_decode, public_key_from_jwk
@@ -112,11 +111,6 @@ class _DeferredConflict(Exception):
     """A planned check-in met a live row the batch had not seen: the batch is redone row by row."""
 
 
-class _NeedsWriteUnit(Exception):
-    """A judgement made before the write unit met what only the unit may decide (see
-    ``CheckinProcessor._process_judged_first``)."""
-
-
 def _cid(value: Any) -> int | None:
     return value.id if isinstance(value, _Row) else value
 
@@ -137,8 +131,6 @@ class _Batch:
     activities: dict[int, tuple[dict[str, Any] | None, dict[str, Any] | None]] = field(default_factory=dict)
     entries: points.PendingEntries = field(default_factory=points.PendingEntries)
     deferred: bool = False
-    judged_first: bool = False  # judged before the write unit: reads see committed rows only
-    judged_activity: dict[str, Any] | None = None  # the activity as the judgement saw it
     live: dict[tuple[Any, ...], _Row] = field(default_factory=dict)
     loaded: set[tuple[Any, ...]] = field(default_factory=set)
     planned: list[_Row] = field(default_factory=list)
@@ -240,10 +232,6 @@ class CheckinProcessor:
         results: list[Result | None] = [None] * len(items)
         if member is None:  # (id, org_path, status); a member's own request passes it from the principal
             member = await self.db.fetchrow("SELECT id, org_path, status FROM members WHERE id = $1", actor.member_id)
-        if self.db.judges_before_writing and activity_id is None and len(items) == 1 and items[0].kind == "in":
-            result = await self._process_judged_first(actor, member, items[0], received_at)
-            if result is not None:
-                return [result]
         # One unit for the whole batch: every outcome (even a rejection) is a result, not an
         # exception, so a batch is all written or — if the database fails — not at all.
         deferred = len(items) > 1
@@ -260,38 +248,6 @@ class CheckinProcessor:
                 deferred = False  # redo the unit (rolled back) one row at a time
         return [r for r in results if r is not None]
 
-    async def _process_judged_first(self, actor: Actor, member: Any, item: Item, received_at: datetime) -> Result | None:
-        """One check-in judged before its write unit, then written inside it; None: judge it again
-        the ordinary way, inside the unit.
-
-        SQLite takes one writer at a time across all server processes, so whatever a unit does is
-        done one process at a time. Judging first (reads, rules, messages) leaves only the writes
-        in that serial part — about half of a check-in — and two workers check members in side by
-        side. The judgement reads committed rows only; what it cannot see is caught in the unit:
-        a live check-in or an attempt written meanwhile (a duplicate scan, a replay racing its
-        original) trips the unique indexes, the unit is rolled back and the item is judged again
-        inside a new one. So is an item whose activity changed meanwhile: closing an activity
-        penalises the absent, and a check-in it did not see must not be accepted after it.
-        Capacity and capped rules count rows of other requests: those items are judged inside
-        the unit from the start."""
-        batch = self._batch = await self._begin_batch([item], actor.member_id, judged_first=True)
-        try:
-            result = await self._one(actor, member, item, received_at, None, batch)
-        except _NeedsWriteUnit:
-            return None
-        if not batch.to_insert:  # a replay: the stored result, nothing to write
-            return result
-        try:
-            async with self.db.transaction():
-                await self.db.lock_member(actor.member_id)
-                seen = batch.judged_activity
-                if seen is not None and await self._activity(seen["id"]) != seen:
-                    raise _DeferredConflict
-                await self._flush(batch)
-        except (_DeferredConflict, *integrity_error_classes()):
-            return None
-        return result
-
     async def reject_card(self, actor: Actor, item: Item, activity_id: int) -> Result:
         """A member card whose ``v`` is older than the member's card_version (lost card, revoked)."""
         received_at = utcnow()
@@ -305,12 +261,10 @@ class CheckinProcessor:
             await self._flush(batch)
             return result
 
-    async def _begin_batch(
-        self, items: list[Item], deferred_member: int | None = None, judged_first: bool = False
-    ) -> _Batch:
+    async def _begin_batch(self, items: list[Item], deferred_member: int | None = None) -> _Batch:
         """One query for the stored results of every client_uuid in the request (replays); for a
         deferred batch also the activities its codes name and the member's live check-ins there."""
-        batch = _Batch(deferred=deferred_member is not None, judged_first=judged_first)
+        batch = _Batch(deferred=deferred_member is not None)
         uuids = sorted({item.client_uuid for item in items})
         for start in range(0, len(uuids), 500):
             chunk = uuids[start : start + 500]
@@ -345,9 +299,6 @@ class CheckinProcessor:
     async def _live(self, batch: _Batch, member_id: int, key: tuple[Any, ...]) -> _Row | None:
         """Deferred mode: the member's live check-in for an activity+kind or a station+day."""
         scope = key[:2] if key[0] == "a" else key
-        if batch.judged_first:
-            # What was read before the unit may be stale anyway: the INSERT's conflict decides.
-            return batch.live.get(key)
         if scope not in batch.loaded:
             if key[0] == "a":
                 rows = await self.db.fetch(_LIVE_SQL + " AND activity_id = $2", member_id, key[1])
@@ -587,9 +538,6 @@ class CheckinProcessor:
         station: dict[str, Any] | None,
     ) -> _Outcome:
         ids = {"activity_id": activity["id"], "station_id": activity["station_id"]}
-        batch = self._batch
-        if batch is not None and batch.judged_first:
-            batch.judged_activity = activity
         if station is None:
             return _reject("not_open", **ids)
         if activity["status"] == "cancelled":
@@ -605,8 +553,6 @@ class CheckinProcessor:
             return await self._check_out(actor, member, item, received_at, activity, station)
 
         if activity["capacity"] is not None:
-            if batch is not None and batch.judged_first:
-                raise _NeedsWriteUnit
             # Different members race for the last places: count under a per-activity lock.
             await self.db.lock_activity(activity["id"])
             taken = await self.db.fetchval(
@@ -614,6 +560,7 @@ class CheckinProcessor:
                 " AND status IN ('accepted', 'pending_review')",
                 activity["id"],
             )
+            batch = self._batch
             if batch is not None and batch.deferred:
                 taken += sum(1 for r in batch.planned if r.key == ("a", activity["id"], "in"))
             if int(taken) >= activity["capacity"]:
@@ -623,8 +570,6 @@ class CheckinProcessor:
                 return _reject("capacity", **ids)
         review = self._review_reason(item, received_at, station)
         rule = await self._attendance_rule(activity, item.scanned_at)
-        if rule is not None and batch is not None and batch.judged_first and rule.capped:
-            raise _NeedsWriteUnit  # the member's other entries under this rule are counted in the unit
         if review is None and rule is not None and rule.needs_approval and actor.method not in STAFF_METHODS:
             # A self or kiosk scan waits in the review queue (points on acceptance); a staff check-in
             # is itself that approval.

@@ -102,9 +102,6 @@ _PLACEHOLDER = re.compile(r"\$(\d+)")
 
 class Database:
     dialect: str
-    # Check-ins may be judged before their write unit and only written inside it (see
-    # ``CheckinProcessor._process_judged_first``): where writes are serialised across processes.
-    judges_before_writing = False
 
     async def start(self) -> None: ...
 
@@ -206,7 +203,6 @@ def _is_unavailable(exc: sqlite3.Error) -> bool:
 
 class SQLiteDatabase(Database):
     dialect = "sqlite"
-    judges_before_writing = True
 
     def __init__(self, path: Path, synchronous: str = "NORMAL") -> None:
         self.path = path

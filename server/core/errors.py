@@ -159,7 +159,7 @@ def internal_error_handler(request: Request, exc: Exception) -> Response[dict[st
     return _body(HTTP_500_INTERNAL_SERVER_ERROR, "server_error", "服务器内部错误，请稍后再试")
 
 
-def integrity_error_classes() -> tuple[type[Exception], ...]:
+def _integrity_classes() -> tuple[type[Exception], ...]:
     import sqlite3
 
     import asyncpg
@@ -210,7 +210,7 @@ def document_error_responses(app: Litestar) -> None:
 
 
 EXCEPTION_HANDLERS: dict[Any, Any] = {
-    **{cls: integrity_handler for cls in integrity_error_classes()},
+    **{cls: integrity_handler for cls in _integrity_classes()},
     **{cls: out_of_range_handler for cls in _out_of_range_classes()},
     APIError: api_error_handler,
     ValidationException: validation_handler,

@@ -78,10 +78,6 @@ class Rule:
     valid_to: date | None
     needs_approval: bool = False
 
-    @property
-    def capped(self) -> bool:
-        return self.cap_day is not None or self.cap_month is not None or self.cap_year is not None
-
     def applies_on(self, day: date) -> bool:
         return (self.valid_from is None or day >= self.valid_from) and (self.valid_to is None or day <= self.valid_to)
 
