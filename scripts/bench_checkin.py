@@ -615,8 +615,8 @@ def main() -> int:
                         help="server workers for Hongyi and the echo alike (default: one per CPU)")
     parser.add_argument("--members", type=int, default=5000)
     parser.add_argument("--activities", type=int, default=200)
-    parser.add_argument("--pool-rate", type=int, default=4000,
-                        help="distinct bodies built per second of load (must exceed the check-in rate; default 4000)")
+    parser.add_argument("--pool-rate", type=int, default=16000,
+                        help="distinct bodies built per second of load (must exceed the check-in rate; default 16000)")
     parser.add_argument("--wrk-threads", type=int, default=1)
     parser.add_argument("--python-client", action="store_true", help="use the asyncio client even if wrk is installed")
     parser.add_argument("--profile", action="store_true", help="py-spy the server during the measured run")

@@ -111,7 +111,7 @@ def main() -> int:
                         help="server workers (match bench_checkin's --workers; default: one per CPU)")
     parser.add_argument("--members", type=int, default=5000)
     parser.add_argument("--activities", type=int, default=200)
-    parser.add_argument("--pool-rate", type=int, default=4000)
+    parser.add_argument("--pool-rate", type=int, default=4000, help="distinct bodies built per second of load (default 4000)")
     parser.add_argument("--wrk-threads", type=int, default=1)
     parser.add_argument("--python-client", action="store_true")
     parser.add_argument("--json-out", metavar="FILE")
