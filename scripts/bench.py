@@ -26,7 +26,7 @@ the share of the CPUs that *other* processes used while it was timed. Run it in 
 
     .venv/bin/python scripts/bench.py                  # full run (tens of minutes) → docs/benchmarks.md
     .venv/bin/python scripts/bench.py --quick          # seconds per benchmark, small data → a temp file
-    .venv/bin/python scripts/bench.py --only check-in,naive --db postgres --workers 1
+    .venv/bin/python scripts/bench.py --only check-in,naive --db postgres --workers 2
 """
 
 from __future__ import annotations
@@ -306,7 +306,7 @@ def checkin_section(checkin: Suite | None, naive: Suite | None) -> tuple[list[st
         ok_p99 = t["p99_ms"] is not None and t["p99_ms"] <= CHECKIN_P99_MS
         ok_ratio = ratio is not None and ratio >= CHECKIN_ECHO_RATIO
         other = _share(t["other_load"])
-        rows.append([f"SQLite check-ins/s ({t['workers']} worker(s))", _n(t["ok_rps"], "/s"), f"echo {_n(ceiling, ' req/s')}", _ratio(ratio),
+        rows.append(["SQLite check-ins/s", _n(t["ok_rps"], "/s"), f"echo {_n(ceiling, ' req/s')}", _ratio(ratio),
                      f"≥ {CHECKIN_SQLITE_PER_S:,.0f}/s", _met(ok_rate), other])
         rows.append(["SQLite p99 latency", _n(t["p99_ms"], " ms", 1), "—", "—", f"≤ {CHECKIN_P99_MS:.0f} ms",
                      _met(ok_p99), other])
@@ -508,9 +508,7 @@ def main() -> int:
     parser.add_argument("--only", help=f"comma-separated subset of: {','.join(SUITES)}")
     parser.add_argument("--seconds", type=float, default=10.0, help="check-in load per target (default 10)")
     parser.add_argument("--concurrency", type=int, default=64)
-    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1,
-                        help="server workers for the check-in loads: real (both engines), echo and naive alike"
-                             " (default: one per CPU, as docs/operations.md advises)")
+    parser.add_argument("--workers", type=int, default=1, help="uvicorn workers on PostgreSQL (real and naive alike)")
     args = parser.parse_args()
     if args.only and not set(args.only.split(",")) <= set(SUITES):
         parser.error(f"--only takes names from: {', '.join(SUITES)}")

@@ -39,7 +39,7 @@ a temp dir / a fresh PostgreSQL database that is dropped at the end; every proce
 stopped by its PID (process group), also on Ctrl-C.
 
     .venv/bin/python scripts/bench_checkin.py --db both --seconds 10 --concurrency 64
-    .venv/bin/python scripts/bench_checkin.py --db postgres --workers 1
+    .venv/bin/python scripts/bench_checkin.py --db postgres --workers 2
     .venv/bin/python scripts/bench_checkin.py --db sqlite --profile   # py-spy on the server, if installed
 """
 
@@ -611,8 +611,7 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=10.0, help="measured load per target (default 10)")
     parser.add_argument("--warmup", type=float, default=2.0, help="warm-up seconds before each run (0: none)")
     parser.add_argument("--concurrency", type=int, default=64, help="open connections (default 64)")
-    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1,
-                        help="server workers for Hongyi and the echo alike (default: one per CPU)")
+    parser.add_argument("--workers", type=int, default=1, help="uvicorn workers for the server and the echo (default 1)")
     parser.add_argument("--members", type=int, default=5000)
     parser.add_argument("--activities", type=int, default=200)
     parser.add_argument("--pool-rate", type=int, default=16000,

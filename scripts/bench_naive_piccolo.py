@@ -107,8 +107,7 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--warmup", type=float, default=2.0)
     parser.add_argument("--concurrency", type=int, default=64)
-    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1,
-                        help="server workers (match bench_checkin's --workers; default: one per CPU)")
+    parser.add_argument("--workers", type=int, default=1, help="uvicorn workers (match bench_checkin's --workers)")
     parser.add_argument("--members", type=int, default=5000)
     parser.add_argument("--activities", type=int, default=200)
     parser.add_argument("--pool-rate", type=int, default=4000, help="distinct bodies built per second of load (default 4000)")
