@@ -389,8 +389,9 @@ def start_hongyi(procs: Processes, db: BenchDB, workers: int, log: Path) -> tupl
 def start_echo(procs: Processes, workers: int, log: Path) -> tuple[object, int]:
     port = free_port()
     proc = procs.start(
-        [sys.executable, "-m", "server.core.serving", "_echo_app:app", "--app-dir", str(ROOT / "scripts"),
-         "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)],
+        [sys.executable, "-m", "uvicorn", "_echo_app:app", "--app-dir", str(ROOT / "scripts"), "--host", "127.0.0.1",
+         "--port", str(port), "--workers", str(workers), "--loop", "uvloop", "--http", "httptools",
+         "--log-level", "warning", "--no-access-log", "--no-proxy-headers", "--no-server-header"],
         log=log,
     )
     wait_http(port, "/health", proc, log)

@@ -61,8 +61,9 @@ def start_naive(procs: Processes, env: dict[str, str], workers: int, log: Path) 
     """Same uvicorn settings as ``python -m server serve`` (see ``server/__main__.py``)."""
     port = free_port()
     proc = procs.start(
-        [sys.executable, "-m", "server.core.serving", "_naive_piccolo_app:app", "--app-dir", str(ROOT / "scripts"),
-         "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)],
+        [sys.executable, "-m", "uvicorn", "_naive_piccolo_app:app", "--app-dir", str(ROOT / "scripts"), "--host",
+         "127.0.0.1", "--port", str(port), "--workers", str(workers), "--loop", "uvloop", "--http", "httptools",
+         "--log-level", "warning", "--no-access-log", "--no-proxy-headers", "--no-server-header"],
         env=env, log=log,
     )
     wait_http(port, "/api/v1/health", proc, log)

@@ -47,10 +47,10 @@ def cmd_serve(args: argparse.Namespace) -> None:
         # Each worker would count login attempts on its own: N workers, N times the allowed tries.
         print("提示：多进程运行未设置 REDIS_URL，登录限流按进程分别计数 / warning: without REDIS_URL each worker"
               " throttles logins on its own", file=sys.stderr)
-    from server.core import serving
+    import uvicorn
 
     print(f"红驿 Hongyi serving on http://{args.host}:{args.port} ({settings.dialect}, {args.workers} worker(s))", flush=True)
-    serving.run(
+    uvicorn.run(
         "server.asgi:app",
         host=args.host,
         port=args.port,

@@ -3,23 +3,15 @@
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
-import socket
 import sqlite3
-import subprocess
-import sys
-import time
 import uuid
 from pathlib import Path
-
-import httpx
 
 import pytest
 
 from server.keys.keyring import KeyRing
 from server.keys.tokens import TokenService
-from tests.conftest import APP_TABLES, ROOT, Backend, _pg_admin, _pg_url, run_cli
+from tests.conftest import APP_TABLES, Backend, _pg_admin, _pg_url, run_cli
 
 
 async def _pg_tables(url: str) -> set[str]:
@@ -137,76 +129,3 @@ def test_key_rotation_keeps_old_codes_valid(tmp_path: Path) -> None:
         retired.verify_server(old_token)
     assert caught.value.reason == "unknown_key"
     assert len(retired.keyring.jwks()) == 1
-
-
-def _listening_sockets(port: int) -> int:
-    """Listening TCP sockets on ``port`` (state 0A in /proc/net/tcp), whoever holds them."""
-    lines = Path("/proc/net/tcp").read_text().splitlines()[1:]
-    return sum(1 for line in lines if line.split()[1].endswith(f":{port:04X}") and line.split()[3] == "0A")
-
-
-def test_two_workers_listen_on_sockets_of_their_own(tmp_path: Path) -> None:
-    """``serve --workers 2``: each worker accepts on a socket of its own (the kernel spreads the
-    connections; one shared socket let one worker take most of them), a check-in works through
-    them, and a second server cannot join the port."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    base = f"http://127.0.0.1:{port}"
-    env = {
-        "DATABASE_URL": f"sqlite:///{tmp_path / 'hongyi.db'}", "HONGYI_KEY_FILE": str(tmp_path / "keys.json"),
-        "HONGYI_DATA_DIR": str(tmp_path), "PUBLIC_BASE_URL": base, "HONGYI_PWA_DIST": str(tmp_path / "no-dist"),
-    }
-    for step in (("migrate",), ("seed-demo",)):
-        done = run_cli(*step, env=env)
-        assert done.returncode == 0, done.stderr + done.stdout
-    log = tmp_path / "serve.log"
-    with log.open("wb") as out:
-        server = subprocess.Popen(
-            [sys.executable, "-m", "server", "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", "2"],
-            cwd=ROOT, env={**os.environ, **env}, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
-        )
-    try:
-        deadline = time.monotonic() + 60
-        while _listening_sockets(port) < 2 or httpx.get(f"{base}/api/v1/health", timeout=2).status_code != 200:
-            assert server.poll() is None, log.read_text()[-2000:]
-            assert time.monotonic() < deadline, "two workers not listening in 60 s: " + log.read_text()[-2000:]
-            time.sleep(0.2)
-        assert _listening_sockets(port) == 2
-
-        with httpx.Client(base_url=base, timeout=10) as http:
-            login = {"phone": "13800000000", "password": "hongyi-admin"}
-            admin = {"Authorization": f"Bearer {http.post('/api/v1/auth/login', json=login).json()['access_token']}"}
-            login = {"phone": "13900000001", "password": "hongyi-member"}
-            member = {"Authorization": f"Bearer {http.post('/api/v1/auth/login', json=login).json()['access_token']}"}
-            station = http.get("/api/v1/stations", headers=admin).json()[0]
-            now = time.time()
-            activity = http.post("/api/v1/activities", headers=admin, json={
-                "type": "branch_meeting", "title": "两个进程", "station_id": station["id"],
-                "starts_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now - 600)),
-                "ends_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now + 3600)),
-            }).json()
-            qr = http.get(f"/api/v1/activities/{activity['id']}/qr", headers=admin | {"accept": "application/json"}).json()
-            body = {"client_uuid": str(uuid.uuid4()), "token": qr["url"], "scanned_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
-            answers = [http.post("/api/v1/checkins", json=body, headers=member) for _ in range(4)]
-        assert {a.status_code for a in answers} == {200}
-        assert {(a.json()["status"], a.json()["checkin_id"]) for a in answers} == {("accepted", answers[0].json()["checkin_id"])}
-
-        second = subprocess.run(
-            [sys.executable, "-m", "server", "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", "2"],
-            cwd=ROOT, env={**os.environ, **env}, capture_output=True, text=True, timeout=60,
-        )
-        assert second.returncode != 0
-        assert f"cannot listen on 127.0.0.1:{port}" in second.stderr and "Traceback" not in second.stderr
-        assert _listening_sockets(port) == 2
-    finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        try:
-            server.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
-            server.wait()
-    deadline = time.monotonic() + 10
-    while _listening_sockets(port) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert _listening_sockets(port) == 0
