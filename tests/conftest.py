@@ -232,6 +232,18 @@ async def client(app: Any) -> AsyncIterator[httpx.AsyncClient]:
 
 
 @pytest.fixture
+def one_window(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The limiter counts per minute: freeze its clock so a test's tries never straddle two windows."""
+    import time
+    from types import SimpleNamespace
+
+    from server.core import ratelimit
+
+    frozen = time.time()
+    monkeypatch.setattr(ratelimit, "time", SimpleNamespace(time=lambda: frozen))
+
+
+@pytest.fixture
 async def world(app: Any, client: httpx.AsyncClient, backend: Backend) -> World:
     from server.seed import _seed
 

@@ -35,7 +35,7 @@ async def test_not_activated_member_cannot_log_in(world: World) -> None:
     assert response.status_code == 401
 
 
-async def test_login_is_rate_limited_per_phone(world: World) -> None:
+async def test_login_is_rate_limited_per_phone(world: World, one_window: None) -> None:
     for _ in range(10):
         await world.anon.post("/api/v1/auth/login", json={"phone": "13900000001", "password": "bad-password"})
     blocked = await world.anon.post("/api/v1/auth/login", json={"phone": "13900000001", "password": "hongyi-member"})

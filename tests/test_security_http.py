@@ -151,18 +151,6 @@ async def test_without_configured_origins_no_cross_origin_access(settings: Setti
 # ------------------------------------------------------------------------------------ brute force
 
 
-@pytest.fixture
-def one_window(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The limiter counts per minute: freeze its clock so a test's tries never straddle two windows."""
-    import time
-    from types import SimpleNamespace
-
-    from server.core import ratelimit
-
-    frozen = time.time()
-    monkeypatch.setattr(ratelimit, "time", SimpleNamespace(time=lambda: frozen))
-
-
 async def _login(http: httpx.AsyncClient, phone: str, password: str, **headers: str) -> httpx.Response:
     return await http.post("/api/v1/auth/login", json={"phone": phone, "password": password}, headers=headers)
 
