@@ -202,6 +202,80 @@ async def test_concurrent_closes_penalise_each_absentee_once(world: World) -> No
     assert sorted([first.json()["already_closed"], second.json()["already_closed"]]) == [False, True]
 
 
+async def test_a_close_waits_for_a_check_in_it_would_count_absent(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A check-in that has judged the activity open must not be counted absent by a close that
+    commits before the check-in does (PostgreSQL: a close used to slip in between)."""
+    import asyncio
+
+    from server.checkins.services import CheckinProcessor
+
+    staff = await world.staff_a()
+    activity = world.ids["first_activity"]  # required, open now
+    url = (await staff.get(f"/api/v1/activities/{activity}/qr")).json()["url"]
+    attendee, attendee_id = await world.member(1), await world.member_id(1)
+    judged, release = asyncio.Event(), asyncio.Event()
+    insert = CheckinProcessor._insert_checkin
+
+    async def paused(self: CheckinProcessor, *args: object) -> object:
+        judged.set()
+        await release.wait()
+        return await insert(self, *args)
+
+    monkeypatch.setattr(CheckinProcessor, "_insert_checkin", paused)
+    checkin = asyncio.create_task(attendee.post("/api/v1/checkins", json={
+        "client_uuid": new_uuid(), "token": url, "scanned_at": now_iso(),
+    }))
+    await asyncio.wait_for(judged.wait(), 10)
+    close = asyncio.create_task(staff.post(f"/api/v1/activities/{activity}/close"))
+    await asyncio.sleep(0.3)
+    assert not close.done()  # it waits for the check-in's transaction
+    release.set()
+    checked, closed = await asyncio.wait_for(asyncio.gather(checkin, close), 30)
+    assert (checked.status_code, checked.json()["status"], checked.json()["points_awarded"]) == (200, "accepted", 1)
+    assert closed.status_code == 200 and closed.json()["absentees_penalised"] > 0
+    assert await world.count(
+        "SELECT COUNT(*) FROM points_ledger WHERE member_id = $1 AND source_type = 'absence'", attendee_id
+    ) == 0
+    assert (await attendee.get("/api/v1/me/points")).json()["earned"] == 1
+
+
+async def test_a_check_in_during_a_close_waits_for_review(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A check-in that arrives while the close is being written is judged as after the close: staff
+    review it (late sync), it scores nothing now, and it is never accepted behind the close's back."""
+    import asyncio
+
+    from server.activities import services as activities
+
+    staff = await world.staff_a()
+    activity = world.ids["first_activity"]
+    url = (await staff.get(f"/api/v1/activities/{activity}/qr")).json()["url"]
+    attendee, attendee_id = await world.member(1), await world.member_id(1)
+    closing, release = asyncio.Event(), asyncio.Event()
+    apply_absence = activities._apply_absence
+
+    async def paused(*args: object) -> int:
+        closing.set()
+        await release.wait()
+        return await apply_absence(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(activities, "_apply_absence", paused)
+    close = asyncio.create_task(staff.post(f"/api/v1/activities/{activity}/close"))
+    await asyncio.wait_for(closing.wait(), 10)
+    checkin = asyncio.create_task(attendee.post("/api/v1/checkins", json={
+        "client_uuid": new_uuid(), "token": url, "scanned_at": now_iso(),
+    }))
+    await asyncio.sleep(0.3)
+    release.set()
+    closed, checked = await asyncio.wait_for(asyncio.gather(close, checkin), 30)
+    assert closed.status_code == 200
+    assert (checked.json()["status"], checked.json()["reason"], checked.json()["points_awarded"]) == (
+        "pending_review", "late_sync", 0,
+    )
+    assert await world.count(
+        "SELECT COUNT(*) FROM points_ledger WHERE member_id = $1 AND source_type = 'checkin'", attendee_id
+    ) == 0
+
+
 async def test_concurrent_decisions_apply_once(world: World) -> None:
     import asyncio
 

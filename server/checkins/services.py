@@ -129,6 +129,7 @@ class _Batch:
     known: dict[str, list[tuple[int, Result]]] = field(default_factory=dict)
     to_insert: list[list[Any]] = field(default_factory=list)
     activities: dict[int, tuple[dict[str, Any] | None, dict[str, Any] | None]] = field(default_factory=dict)
+    held_open: dict[int, str] = field(default_factory=dict)  # activity id → status settled for this unit
     entries: points.PendingEntries = field(default_factory=points.PendingEntries)
     deferred: bool = False
     live: dict[tuple[Any, ...], _Row] = field(default_factory=dict)
@@ -528,6 +529,15 @@ class CheckinProcessor:
             return await self._pending(actor, member, item, received_at, station, None, "ambiguous")
         return await self._station_visit(actor, member, item, received_at, station)
 
+    async def _held_open(self, activity: dict[str, Any]) -> str:
+        """The activity's status, settled once per unit: a close must not slip in between this
+        check-in's judgement and its commit (see ``Database.hold_open``)."""
+        held = self._batch.held_open if self._batch is not None else {}
+        status = held.get(activity["id"])
+        if status is None:
+            status = held[activity["id"]] = await self.db.hold_open(activity["id"], activity["status"])
+        return status
+
     async def _for_activity(
         self,
         actor: Actor,
@@ -540,7 +550,8 @@ class CheckinProcessor:
         ids = {"activity_id": activity["id"], "station_id": activity["station_id"]}
         if station is None:
             return _reject("not_open", **ids)
-        if activity["status"] == "cancelled":
+        status = await self._held_open(activity)
+        if status == "cancelled":
             return _reject("not_open", **ids)
         if not (activity["opens"] <= item.scanned_at <= activity["closes"]):
             return _reject("expired", **ids)
@@ -574,7 +585,7 @@ class CheckinProcessor:
             # A self or kiosk scan waits in the review queue (points on acceptance); a staff check-in
             # is itself that approval.
             review = "needs_approval"
-        if review or activity["status"] == "closed":
+        if review or status == "closed":
             return await self._pending(actor, member, item, received_at, station, activity, review or "late_sync")
         checkin_id = await self._insert_checkin(actor, member, item, received_at, station["id"], activity["id"], "accepted", None)
         if checkin_id is None:
