@@ -239,7 +239,10 @@ async def test_a_close_waits_for_a_check_in_it_would_count_absent(world: World, 
     assert (await attendee.get("/api/v1/me/points")).json()["earned"] == 1
 
 
-async def test_a_check_in_during_a_close_waits_for_review(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("route", ["single", "sync"])
+async def test_a_check_in_during_a_close_waits_for_review(
+    world: World, monkeypatch: pytest.MonkeyPatch, route: str
+) -> None:
     """A check-in that arrives while the close is being written is judged as after the close: staff
     review it (late sync), it scores nothing now, and it is never accepted behind the close's back."""
     import asyncio
@@ -261,16 +264,18 @@ async def test_a_check_in_during_a_close_waits_for_review(world: World, monkeypa
     monkeypatch.setattr(activities, "_apply_absence", paused)
     close = asyncio.create_task(staff.post(f"/api/v1/activities/{activity}/close"))
     await asyncio.wait_for(closing.wait(), 10)
-    checkin = asyncio.create_task(attendee.post("/api/v1/checkins", json={
-        "client_uuid": new_uuid(), "token": url, "scanned_at": now_iso(),
-    }))
+    item = {"client_uuid": new_uuid(), "token": url, "scanned_at": now_iso()}
+    if route == "single":
+        checkin = asyncio.create_task(attendee.post("/api/v1/checkins", json=item))
+    else:  # a batch: its required activities are held open up front
+        again = {"client_uuid": new_uuid(), "token": url, "scanned_at": now_iso(1)}
+        checkin = asyncio.create_task(attendee.post("/api/v1/checkins/sync", json={"items": [item, again]}))
     await asyncio.sleep(0.3)
     release.set()
     closed, checked = await asyncio.wait_for(asyncio.gather(close, checkin), 30)
     assert closed.status_code == 200
-    assert (checked.json()["status"], checked.json()["reason"], checked.json()["points_awarded"]) == (
-        "pending_review", "late_sync", 0,
-    )
+    result = checked.json() if route == "single" else checked.json()["results"][0]
+    assert (result["status"], result["reason"], result["points_awarded"]) == ("pending_review", "late_sync", 0)
     assert await world.count(
         "SELECT COUNT(*) FROM points_ledger WHERE member_id = $1 AND source_type = 'checkin'", attendee_id
     ) == 0

@@ -280,6 +280,13 @@ class CheckinProcessor:
                 )
         if len(items) > 1:
             await self._prefetch_activities(items, batch)
+            # Required activities held open in one go (at most 64 here: the ids come from codes not
+            # yet verified; any others are held one by one when an item for them is judged).
+            required = sorted(a for a, (activity, _) in batch.activities.items() if activity and activity["required"])
+            if required:
+                batch.held_open.update(
+                    await self.db.hold_open({a: batch.activities[a][0]["status"] for a in required[:64]})  # type: ignore[index]
+                )
         if deferred_member is not None:
             ids = [a for a, (activity, _) in batch.activities.items() if activity is not None]
             for start in range(0, len(ids), 500):
@@ -535,7 +542,8 @@ class CheckinProcessor:
         held = self._batch.held_open if self._batch is not None else {}
         status = held.get(activity["id"])
         if status is None:
-            status = held[activity["id"]] = await self.db.hold_open(activity["id"], activity["status"])
+            held.update(await self.db.hold_open({activity["id"]: activity["status"]}))
+            status = held[activity["id"]]
         return status
 
     async def _for_activity(
@@ -550,7 +558,8 @@ class CheckinProcessor:
         ids = {"activity_id": activity["id"], "station_id": activity["station_id"]}
         if station is None:
             return _reject("not_open", **ids)
-        status = await self._held_open(activity)
+        # Only a required activity's close writes anything per member (the absence rule, 赛马).
+        status = await self._held_open(activity) if activity["required"] else activity["status"]
         if status == "cancelled":
             return _reject("not_open", **ids)
         if not (activity["opens"] <= item.scanned_at <= activity["closes"]):

@@ -142,11 +142,11 @@ class Database:
         """Serialise closing one activity (taken before any member lock; a key of its own). On
         PostgreSQL it also waits for check-ins that hold the activity open (``hold_open``) to commit."""
 
-    async def hold_open(self, activity_id: int, status: str) -> str:
-        """The activity's status as a check-in may rely on until its transaction ends; ``status`` is
-        what the transaction has read. SQLite: that status — write units are serial, so a close
-        cannot commit in between."""
-        return status
+    async def hold_open(self, statuses: dict[int, str]) -> dict[int, str]:
+        """Activities' statuses (by id) as a check-in may rely on until its transaction ends;
+        ``statuses`` is what the transaction has read. SQLite: those — write units are serial, so
+        a close cannot commit in between."""
+        return dict(statuses)
 
     async def run_piccolo(self, sql: str, args: list[Any], query_type: str) -> list[dict[str, Any]]:
         raise NotImplementedError
@@ -627,15 +627,18 @@ class PostgresDatabase(Database):
     async def lock_closing(self, activity_id: int) -> None:
         await self.execute("SELECT pg_advisory_xact_lock(3, $1)", activity_id)
 
-    async def hold_open(self, activity_id: int, status: str) -> str:
-        """A check-in read the activity without a lock, so a close could commit after that read and
+    async def hold_open(self, statuses: dict[int, str]) -> dict[int, str]:
+        """A check-in reads its activity without a lock, so a close could commit after that read and
         count the member absent while the check-in goes on to be accepted. Holding the closing key
-        shared makes a close wait for this transaction, and the status is read again once it is held.
+        shared makes a close wait for this transaction; the statuses are read again once it is held.
         Only tried, never waited for: a check-in already holds its member's lock, which a close needs
         for the absence entries (waiting would be a deadlock). A close under way counts as closed."""
-        if not await self.fetchval("SELECT pg_try_advisory_xact_lock_shared(3, $1)", activity_id):
-            return "closed"
-        return str(await self.fetchval("SELECT status FROM activities WHERE id = $1", activity_id) or status)
+        ids = list(statuses)
+        held = await self.fetch(
+            "SELECT t.id, pg_try_advisory_xact_lock_shared(3, t.id) FROM unnest($1::int[]) AS t(id)", ids
+        )
+        now = {r[0]: r[1] for r in await self.fetch("SELECT id, status FROM activities WHERE id = ANY($1::int[])", ids)}
+        return {i: (now.get(i, statuses[i]) if ok else "closed") for i, ok in held}
 
     async def run_piccolo(self, sql: str, args: list[Any], query_type: str) -> list[Any]:
         return await _pg((self._current.get() or self.pool).fetch(sql, *args))
