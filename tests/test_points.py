@@ -281,6 +281,64 @@ async def test_a_check_in_during_a_close_waits_for_review(
     ) == 0
 
 
+def _pause_first_lookup(monkeypatch: pytest.MonkeyPatch) -> tuple[object, object]:
+    """Hold the first request to look an activity up just after the lookup (before its transaction)."""
+    import asyncio
+
+    from server.activities import services as activities
+
+    looked_up, release = asyncio.Event(), asyncio.Event()
+    lookup = activities.visible_activity
+
+    async def paused(*args: object, **kwargs: object) -> object:
+        found = await lookup(*args, **kwargs)  # type: ignore[arg-type]
+        if not looked_up.is_set():
+            looked_up.set()
+            await release.wait()
+        return found
+
+    monkeypatch.setattr(activities, "visible_activity", paused)
+    return looked_up, release
+
+
+async def test_a_cancel_landing_before_a_close_stops_the_close(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A close that looked at the activity before a cancel committed must not then close it and
+    penalise absentees of a cancelled activity."""
+    import asyncio
+
+    staff, secretary = await world.staff_a(), await world.secretary()
+    activity = world.ids["first_activity"]
+    looked_up, release = _pause_first_lookup(monkeypatch)
+    close = asyncio.create_task(staff.post(f"/api/v1/activities/{activity}/close"))
+    await asyncio.wait_for(looked_up.wait(), 10)  # type: ignore[attr-defined]
+    cancelled = await secretary.patch(f"/api/v1/activities/{activity}", json={"status": "cancelled"})
+    assert cancelled.status_code == 200
+    release.set()  # type: ignore[attr-defined]
+    closed = await asyncio.wait_for(close, 30)
+    assert (closed.status_code, closed.json()["code"]) == (409, "activity_cancelled")
+    assert "取消" in closed.json()["detail"]
+    assert await world.ctx.db.fetchval("SELECT status FROM activities WHERE id = $1", activity) == "cancelled"
+    assert await world.count("SELECT COUNT(*) FROM points_ledger WHERE source_type = 'absence'") == 0
+
+
+async def test_an_edit_landing_after_a_close_is_refused(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An edit that looked at the activity before a close committed must not cancel or re-schedule
+    the closed activity (its absentees are already penalised)."""
+    import asyncio
+
+    staff, secretary = await world.staff_a(), await world.secretary()
+    activity = world.ids["first_activity"]
+    looked_up, release = _pause_first_lookup(monkeypatch)
+    edit = asyncio.create_task(secretary.patch(f"/api/v1/activities/{activity}", json={"status": "cancelled"}))
+    await asyncio.wait_for(looked_up.wait(), 10)  # type: ignore[attr-defined]
+    closed = await staff.post(f"/api/v1/activities/{activity}/close")
+    assert closed.status_code == 200 and closed.json()["absentees_penalised"] > 0
+    release.set()  # type: ignore[attr-defined]
+    edited = await asyncio.wait_for(edit, 30)
+    assert (edited.status_code, edited.json()["code"]) == (409, "activity_closed")
+    assert await world.ctx.db.fetchval("SELECT status FROM activities WHERE id = $1", activity) == "closed"
+
+
 async def test_concurrent_decisions_apply_once(world: World) -> None:
     import asyncio
 

@@ -144,16 +144,19 @@ async def create_activity(ctx: Context, user: Principal, data: ActivityIn) -> Ac
 
 
 async def update_activity(ctx: Context, user: Principal, activity_id: int, data: ActivityPatch) -> ActivityOut:
-    current, row = await visible_activity(ctx, user, activity_id, manage=True)
-    if row[15] == "closed":
-        raise APIError(409, "activity_closed", "活动已结束，不能再修改")
+    await visible_activity(ctx, user, activity_id, manage=True)
     changes = {k: v for k, v in msgspec.structs.asdict(data).items() if v is not msgspec.UNSET}
-    starts = changes.get("starts_at", current.starts_at)
-    ends = changes.get("ends_at", current.ends_at)
-    opens = changes.get("checkin_opens_at", current.checkin_opens_at)
-    closes = changes.get("checkin_closes_at", current.checkin_closes_at)
-    _validate_schedule(starts, ends, opens, closes)
     async with ctx.db.transaction():
+        # Judged on the row as it is now: a close or another edit may have committed since it was read.
+        await ctx.db.lock_activity_edit(activity_id)
+        status, *schedule = await ctx.db.fetchrow(
+            "SELECT status, starts_at, ends_at, checkin_opens_at, checkin_closes_at FROM activities WHERE id = $1",
+            activity_id,
+        )
+        if status == "closed":
+            raise APIError(409, "activity_closed", "活动已结束，不能再修改")
+        names = ("starts_at", "ends_at", "checkin_opens_at", "checkin_closes_at")
+        _validate_schedule(*(changes.get(name, stored) for name, stored in zip(names, schedule, strict=True)))
         for column, value in changes.items():
             if isinstance(value, datetime):
                 value = value.astimezone(UTC)
@@ -285,20 +288,24 @@ async def attendance_xlsx(ctx: Context, user: Principal, activity_id: int) -> tu
 
 async def close_activity(ctx: Context, user: Principal, activity_id: int) -> CloseOut:
     """Close; for a required activity, −2 (the absence rule) to each unexcused absentee, once."""
-    _, row = await visible_activity(ctx, user, activity_id, manage=True)
-    if row[15] == "cancelled":
-        raise APIError(409, "activity_cancelled", "活动已取消，无需结束")
+    await visible_activity(ctx, user, activity_id, manage=True)
     penalised = 0
     async with ctx.db.transaction():
         await ctx.db.lock_closing(activity_id)  # a second close waits, then finds nothing left to do
-        already = await ctx.db.fetchval("SELECT status FROM activities WHERE id = $1", activity_id) == "closed"
+        await ctx.db.lock_activity_edit(activity_id)  # and an edit (a cancel, say) cannot slip in
+        status, required, org_path, ends_at = await ctx.db.fetchrow(
+            "SELECT status, required, org_path, ends_at FROM activities WHERE id = $1", activity_id
+        )
+        if status == "cancelled":
+            raise APIError(409, "activity_cancelled", "活动已取消，无需结束")
+        already = status == "closed"
         if not already:
             await ctx.db.execute(
                 "UPDATE activities SET status = 'closed', closed_at = $1 WHERE id = $2 AND status = 'planned'",
                 utcnow(), activity_id,
             )
-        if bool(row[12]):
-            penalised = await _apply_absence(ctx, activity_id, row[18], row[9], user.user_id)
+        if bool(required):
+            penalised = await _apply_absence(ctx, activity_id, org_path, ends_at, user.user_id)
             await points_race.count_closed_activity(ctx, activity_id)  # 赛马 attendance, once
     return CloseOut(activity_id=activity_id, status="closed", absentees_penalised=penalised, already_closed=already)
 

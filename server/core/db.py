@@ -142,6 +142,10 @@ class Database:
         """Serialise closing one activity (taken before any member lock; a key of its own). On
         PostgreSQL it also waits for check-ins that hold the activity open (``hold_open``) to commit."""
 
+    async def lock_activity_edit(self, activity_id: int) -> None:
+        """Serialise changing one activity: an edit and a close (a key of its own, taken by a close
+        after ``lock_closing`` and before any member lock, by an edit alone)."""
+
     async def hold_open(self, statuses: dict[int, str]) -> dict[int, str]:
         """Activities' statuses (by id) as a check-in may rely on until its transaction ends;
         ``statuses`` is what the transaction has read. SQLite: those — write units are serial, so
@@ -626,6 +630,9 @@ class PostgresDatabase(Database):
 
     async def lock_closing(self, activity_id: int) -> None:
         await self.execute("SELECT pg_advisory_xact_lock(3, $1)", activity_id)
+
+    async def lock_activity_edit(self, activity_id: int) -> None:
+        await self.execute("SELECT pg_advisory_xact_lock(4, $1)", activity_id)
 
     async def hold_open(self, statuses: dict[int, str]) -> dict[int, str]:
         """A check-in reads its activity without a lock, so a close could commit after that read and
