@@ -14,6 +14,10 @@ What is measured
     Its req/s is the ceiling of framework + HTTP stack on this machine; check-ins/s ÷ echo req/s
     says how much of that ceiling our code and the database leave.
 
+    On SQLite, ``serve`` also runs the check-in writer process (``--no-writer``: without it), so
+    a one-worker server then uses both cores while a one-worker echo uses one: run the echo with
+    ``--workers 2`` as well to see the ratio against the whole machine's ceiling.
+
 Why this way
     The machine has 2 cores, so the load generator must be cheap: ``wrk`` with a Lua script that
     sends a different pre-built body + Authorization header per request (``apt-get install wrk``);
@@ -211,7 +215,7 @@ async def prepare(db: BenchDB, members: int, activities: int, warmup_n: int, run
     """Org tree, members with logins, a station, open activities; then all request bodies."""
     import msgspec
 
-    from server.seed import open_context
+    from server.core.context import open_context
 
     settings = db.settings()
     async with open_context(settings) as ctx:
@@ -376,11 +380,11 @@ class Driver:
 # --------------------------------------------------------------------------- servers
 
 
-def start_hongyi(procs: Processes, db: BenchDB, workers: int, log: Path) -> tuple[object, int]:
+def start_hongyi(procs: Processes, db: BenchDB, workers: int, log: Path, writer: bool = True) -> tuple[object, int]:
     port = free_port()
     proc = procs.start(
         [sys.executable, "-m", "server", "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)],
-        env=db.env, log=log,
+        env={**db.env, "SQLITE_CHECKIN_WRITER": "on" if writer else "off"}, log=log,
     )
     wait_http(port, "/api/v1/health", proc, log)
     return proc, port
@@ -553,7 +557,7 @@ def bench_engine(engine: str, args: argparse.Namespace, procs: Processes, driver
             echo_bodies.extend(bodies.run)  # same bodies for the echo ceiling
         driver = Driver(procs, db.tmpdir, **driver_args)
         log = db.tmpdir / "server.log"
-        proc, port = start_hongyi(procs, db, workers, log)
+        proc, port = start_hongyi(procs, db, workers, log, writer=not args.no_writer)
         target = Target(name="check-in", engine=engine, workers=workers, run=Load(tool=driver.tool))
         try:
             if warmup_n:
@@ -621,6 +625,8 @@ def main() -> int:
     parser.add_argument("--python-client", action="store_true", help="use the asyncio client even if wrk is installed")
     parser.add_argument("--profile", action="store_true", help="py-spy the server during the measured run")
     parser.add_argument("--no-replay", action="store_true", help="skip re-sending every body after the run")
+    parser.add_argument("--no-writer", action="store_true",
+                        help="SQLite: serve without the check-in writer process (SQLITE_CHECKIN_WRITER=off)")
     parser.add_argument("--json-out", metavar="FILE", help="also write the figures as JSON (read by scripts/bench.py)")
     args = parser.parse_args()
     engines = ["sqlite", "postgres"] if args.db == "both" else [args.db]
@@ -647,7 +653,8 @@ def main() -> int:
 
     print()
     print(f"POST {CHECKIN_PATH}: {args.seconds:g}s per target, concurrency {args.concurrency}, "
-          f"{targets[0].run.tool} load generator, {os.cpu_count()} CPUs")
+          f"{targets[0].run.tool} load generator, {os.cpu_count()} CPUs; SQLite "
+          + ("without the check-in writer (--no-writer)" if args.no_writer else "with the check-in writer process"))
     rows = []
     for t in [*targets, *echo.values()]:
         ceiling = echo[t.workers].run.rps if t.name == "check-in" else None

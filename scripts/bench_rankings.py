@@ -107,7 +107,7 @@ async def bench(db: BenchDB, members: int, ledger_rows: int, repeat: int, report
     from server.core.auth import Principal
     from server.points import race
     from server.points import services as points
-    from server.seed import open_context
+    from server.core.context import open_context
 
     settings = db.settings()
     t_start = time.perf_counter()

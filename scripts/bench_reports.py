@@ -188,7 +188,7 @@ def run_engine(engine: str, args: argparse.Namespace) -> list[list[Any]]:
 async def _run(engine: str, bench: Any, args: argparse.Namespace) -> list[list[Any]]:
     from server.core.auth import Principal
     from server.reports import services
-    from server.seed import open_context
+    from server.core.context import open_context
 
     rows: list[list[Any]] = []
     if True:

@@ -111,7 +111,7 @@ async def bench_sync(db: BenchDB, items_per_batch: int, runs: int, http_runs: in
     from server.app import create_app
     from server.checkins.services import Actor, CheckinProcessor, Item
     from server.core.timeutil import utcnow
-    from server.seed import open_context
+    from server.core.context import open_context
 
     settings = db.settings()
     async with open_context(settings) as ctx:
@@ -434,7 +434,7 @@ async def load_rank_street(db: BenchDB, members: int, ledger_rows: int) -> tuple
     """5 communities × 100 branches, ``members`` members, ``ledger_rows`` ledger entries this year with
     their year tally (shared with bench_rankings.py). Returns (org tree, year, seconds the members took)."""
     from server.points import services as points
-    from server.seed import open_context
+    from server.core.context import open_context
 
     t_start = time.perf_counter()
     async with open_context(db.settings()) as ctx:
@@ -454,7 +454,7 @@ async def load_rank_street(db: BenchDB, members: int, ledger_rows: int) -> tuple
 
 async def bench_rank(db: BenchDB, members: int, ledger_rows: int, repeat: int, report: Report) -> None:
     from server.points import services as points
-    from server.seed import open_context
+    from server.core.context import open_context
 
     settings = db.settings()
     t_start = time.perf_counter()

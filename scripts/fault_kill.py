@@ -54,7 +54,7 @@ async def run_engine(db: BenchDB, args: argparse.Namespace, procs: Processes) ->
     import httpx
 
     from server.core.db import create_database
-    from server.seed import open_context
+    from server.core.context import open_context
 
     async with open_context(db.settings()) as ctx:
         street = await build_sync_street(ctx, args.rounds * args.per_round)

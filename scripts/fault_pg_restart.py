@@ -273,7 +273,7 @@ def main() -> int:
         migrate(db)
 
         async def prepare() -> SyncStreet:
-            from server.seed import open_context
+            from server.core.context import open_context
 
             async with open_context(db.settings()) as ctx:
                 return await build_sync_street(ctx, args.members, args.activities)

@@ -112,7 +112,7 @@ class Crowd:
 
 async def build_crowd(db: BenchDB, members: int, checkin_activities: int, sync_blocks: int) -> Crowd:
     from server.core.timeutil import utcnow
-    from server.seed import open_context
+    from server.core.context import open_context
 
     async with open_context(db.settings()) as ctx:
         tree = await build_org_tree(ctx, communities=3, branches_per_community=4)

@@ -49,19 +49,58 @@ def cmd_serve(args: argparse.Namespace) -> None:
               " throttles logins on its own", file=sys.stderr)
     import uvicorn
 
-    print(f"红驿 Hongyi serving on http://{args.host}:{args.port} ({settings.dialect}, {args.workers} worker(s))", flush=True)
-    uvicorn.run(
-        "server.asgi:app",
-        host=args.host,
-        port=args.port,
-        workers=args.workers,
-        loop="uvloop",
-        http="httptools",
-        log_level="warning" if not args.access_log else "info",
-        access_log=args.access_log,
-        proxy_headers=False,
-        server_header=False,
+    writer = _start_checkin_writer(settings)
+    print(
+        f"红驿 Hongyi serving on http://{args.host}:{args.port} ({settings.dialect}, {args.workers} worker(s)"
+        f"{', check-in writer pid ' + str(writer.process.pid) if writer and writer.process else ''})",
+        flush=True,
     )
+    try:
+        uvicorn.run(
+            "server.asgi:app",
+            host=args.host,
+            port=args.port,
+            workers=args.workers,
+            loop="uvloop",
+            http="httptools",
+            log_level="warning" if not args.access_log else "info",
+            access_log=args.access_log,
+            proxy_headers=False,
+            server_header=False,
+        )
+    finally:
+        if writer is not None:
+            writer.stop()
+
+
+def _start_checkin_writer(settings: Settings) -> object | None:
+    """SQLite: members' check-ins are judged and written by a process of their own (see
+    ``server.checkins.writer``); the web workers find it through the environment they inherit."""
+    if settings.dialect != "sqlite" or not settings.sqlite_checkin_writer:
+        return None
+    import secrets
+
+    from server.checkins.writer import WriterProcess
+
+    name = f"hongyi-checkin-writer-{os.getpid()}-{secrets.token_hex(4)}"
+    if sys.platform.startswith("linux"):
+        address = "@" + name  # abstract: nothing on disk to leave behind
+    else:
+        import tempfile
+
+        address = os.path.join(tempfile.gettempdir(), name + ".sock")
+    writer = WriterProcess(address)
+    if not writer.start():
+        print("提示：签到写入进程未能启动，由各工作进程自行处理签到 / warning: the check-in writer did not start;"
+              " workers judge check-ins themselves", file=sys.stderr, flush=True)
+    os.environ["HONGYI_CHECKIN_WRITER_SOCKET"] = writer.address  # the workers connect (or retry) there
+    return writer
+
+
+def cmd_checkin_writer(args: argparse.Namespace) -> None:
+    from server.checkins.writer import run_writer
+
+    run_writer(_settings(), args.socket, args.parent)
 
 
 def cmd_migrate(args: argparse.Namespace) -> None:
@@ -134,6 +173,11 @@ def main(argv: list[str] | None = None) -> None:
     serve.add_argument("--workers", type=int, default=int(os.environ.get("WORKERS", "1")))
     serve.add_argument("--access-log", action="store_true")
     serve.set_defaults(func=cmd_serve)
+
+    writer = sub.add_parser("checkin-writer", help="(started by serve) the process that judges and writes check-ins")
+    writer.add_argument("--socket", required=True, help="Unix socket to listen on (@name: abstract)")
+    writer.add_argument("--parent", type=int, help="stop when this process (serve) stops")
+    writer.set_defaults(func=cmd_checkin_writer)
 
     migrate = sub.add_parser("migrate", help="apply (or --down: revert) database migrations")
     migrate.add_argument("--down", action="store_true")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -18,24 +17,19 @@ from litestar.types import Message, Scope
 from server.accounts import routes as accounts
 from server.activities.routes import ActivityController
 from server.checkins.fastlane import install_outer_lane
+from server.checkins.writer import WriterClient
 from server.checkins.routes import CheckinController, my_checkins
-from server.core import engines
 from server.core.auth import BearerAuthMiddleware
-from server.core.context import Context, provide_ctx
-from server.core.db import DatabaseUnavailable, create_database
+from server.core.context import open_context, provide_ctx
 from server.core.errors import EXCEPTION_HANDLERS, document_error_responses
 from server.core.logs import install_log_masking
-from server.core.ratelimit import MemoryLimiter, RedisLimiter
 from server.health.routes import health
 from server.hours.routes import VolunteerHoursController, my_volunteer_hours
-from server.keys.keyring import KeyRing
 from server.keys.routes import jwks
-from server.keys.tokens import TokenService
 from server.leave import routes as leave
 from server.members.routes import MemberController
 from server.orgs.routes import OrgController
 from server.pairings.routes import PairingController
-from server.points import services as points
 from server.points.routes import PointsController, my_points
 from server.reports.routes import ReportController
 from server.settings import Settings
@@ -43,9 +37,6 @@ from server.stations.routes import StationController, revoke_kiosk
 from server.web import routes as web
 
 MAX_BODY_BYTES = 1024 * 1024
-# Young-generation collections every 100k allocations instead of 700: each request allocates
-# hundreds of short-lived objects, and frequent collections showed up as p99 latency.
-GC_THRESHOLDS = (100_000, 50, 100)
 
 _SECURITY_HEADERS = [
     (b"x-content-type-options", b"nosniff"),
@@ -82,29 +73,15 @@ def create_app(settings: Settings | None = None) -> Litestar:
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
-        db = create_database(settings)
-        await db.start()
-        engines.attach(db)
-        keyring = KeyRing.load_or_create(settings.key_file)
-        limiter = RedisLimiter(settings.redis_url) if settings.redis_url else MemoryLimiter()
-        ctx = Context(settings=settings, db=db, tokens=TokenService(keyring, settings.public_base_url), limiter=limiter)
-        app.state.ctx = ctx
-        try:
-            await points.ensure_default_rules(ctx)
-        except DatabaseUnavailable as exc:
-            # A read-only or full database (a restored backup owned by someone else, a volume mounted
-            # read-only): serve the reads; every write answers 503 until it is fixed.
-            logging.getLogger("hongyi").warning("database not writable, serving reads only: %s", exc)
-        # Everything alive now lives as long as the process: keep it out of the cyclic GC's
-        # full collections, which otherwise walk it every time (latency spikes under load).
-        gc.collect()
-        gc.freeze()
-        gc.set_threshold(*GC_THRESHOLDS)
-        try:
-            yield
-        finally:
-            await limiter.close()
-            await db.close()
+        async with open_context(settings, serving=True) as ctx:
+            app.state.ctx = ctx
+            if settings.checkin_writer_socket:
+                ctx.checkin_writer = WriterClient(settings.checkin_writer_socket)
+            try:
+                yield
+            finally:
+                if ctx.checkin_writer is not None:
+                    ctx.checkin_writer.close()
 
     api = Router(
         path="/api/v1",

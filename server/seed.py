@@ -2,19 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from functools import lru_cache
-from contextlib import asynccontextmanager
 from datetime import date, timedelta
 
-from server.core import engines
-from server.core.context import Context
-from server.core.db import create_database
-from server.core.ratelimit import MemoryLimiter
+from server.core.context import Context, open_context
 from server.core.security import hash_password
 from server.core.timeutil import utcnow
-from server.keys.keyring import KeyRing
-from server.keys.tokens import TokenService
 from server.orgs.services import create_root
 from server.points import services as points
 from server.settings import Settings
@@ -24,20 +17,6 @@ GIVEN = ["建国", "秀英", "志强", "桂兰", "海燕", "文明", "淑珍", "
          "晓东", "翠花", "永红", "建华", "美玲"]
 
 DEMO_PASSWORDS = {"admin": "hongyi-admin", "staff": "hongyi-staff", "secretary": "hongyi-secretary", "member": "hongyi-member"}
-
-
-@asynccontextmanager
-async def open_context(settings: Settings) -> AsyncIterator[Context]:
-    db = create_database(settings)
-    await db.start()
-    engines.attach(db)
-    keyring = KeyRing.load_or_create(settings.key_file)
-    ctx = Context(settings=settings, db=db, tokens=TokenService(keyring, settings.public_base_url), limiter=MemoryLimiter())
-    try:
-        await points.ensure_default_rules(ctx)
-        yield ctx
-    finally:
-        await db.close()
 
 
 async def _org(ctx: Context, name: str, kind: str, parent_id: int) -> int:

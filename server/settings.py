@@ -64,6 +64,8 @@ class Settings:
     race_top: float = 0.2  # 赛马: share of ranked branches banded 先进 (top places)
     race_bottom: float = 0.2  # … and 后进 (bottom places)
     sqlite_synchronous: str = "NORMAL"
+    sqlite_checkin_writer: bool = True  # serve: members' check-ins judged and written by a process of their own
+    checkin_writer_socket: str | None = None  # set by serve for its workers: where that process listens
     pg_pool_size: int = 10
     cors_origins: tuple[str, ...] = field(default_factory=tuple)
     trusted_proxies: tuple[str, ...] = field(default_factory=tuple)
@@ -113,6 +115,9 @@ class Settings:
         synchronous = (env.get("SQLITE_SYNCHRONOUS") or "NORMAL").upper()
         if synchronous not in {"NORMAL", "FULL"}:
             raise SettingsError("SQLITE_SYNCHRONOUS must be NORMAL or FULL")
+        checkin_writer = (env.get("SQLITE_CHECKIN_WRITER") or "on").lower()
+        if checkin_writer not in {"on", "off"}:
+            raise SettingsError("SQLITE_CHECKIN_WRITER must be on or off")
         soft = _int(env, "OFFLINE_SOFT_HOURS", 72, 1)
         hard = _int(env, "OFFLINE_HARD_DAYS", 30, 1)
         if hard * 24 <= soft:
@@ -141,6 +146,8 @@ class Settings:
             race_top=race_top,
             race_bottom=race_bottom,
             sqlite_synchronous=synchronous,
+            sqlite_checkin_writer=checkin_writer == "on",
+            checkin_writer_socket=env.get("HONGYI_CHECKIN_WRITER_SOCKET") or None,
             pg_pool_size=_int(env, "PG_POOL_SIZE", 10, 1),
             cors_origins=origins,
             trusted_proxies=proxies,

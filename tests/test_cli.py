@@ -95,6 +95,7 @@ def test_migrations_up_down_up(backend: Backend, tmp_path: Path) -> None:
         ({"OFFLINE_SOFT_HOURS": "many"}, "OFFLINE_SOFT_HOURS"),
         ({"HONGYI_TIMEZONE": "Mars/Olympus"}, "HONGYI_TIMEZONE"),
         ({"PUBLIC_BASE_URL": "ftp://x"}, "PUBLIC_BASE_URL"),
+        ({"SQLITE_CHECKIN_WRITER": "maybe"}, "SQLITE_CHECKIN_WRITER"),
         ({"DATABASE_URL": "postgresql://nobody@127.0.0.1:1/none"}, "database unavailable"),
     ],
 )

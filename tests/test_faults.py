@@ -31,7 +31,7 @@ from asgi_lifespan import LifespanManager
 
 from server.app import create_app
 from server.core.db import Database, create_database
-from server.seed import open_context
+from server.core.context import open_context
 from server.settings import Settings
 from tests.conftest import ROOT, _settings, has_chinese, run_cli
 

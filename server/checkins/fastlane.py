@@ -106,24 +106,22 @@ def _replay(messages: list[Any], receive: Any) -> Any:
     return replayed
 
 
-async def _single(scope: dict[str, Any], body: bytes) -> tuple[int, bytes] | None:
-    who = _member(scope.get("user"))
-    if who is None:
-        return None
+Who = tuple[services.Actor, tuple[int, str, str]]
+
+
+async def answer_single(ctx: Any, who: Who, body: bytes) -> tuple[int, bytes] | None:
+    """``POST /checkins`` for a member: (status, JSON), or None for the ordinary handler."""
     try:
         data = _decode_item(body)
     except msgspec.DecodeError:  # ValidationError included
         return None
     actor, member = who
-    ctx = scope["litestar_app"].state.ctx
     [result] = await services.CheckinProcessor(ctx).process(actor, [item_in(data)], member=member)
     return (422 if result.status == "rejected" else 200), _encode(result_out(result))
 
 
-async def _sync(scope: dict[str, Any], body: bytes) -> tuple[int, bytes] | None:
-    who = _member(scope.get("user"))
-    if who is None:
-        return None
+async def answer_sync(ctx: Any, who: Who, body: bytes) -> tuple[int, bytes] | None:
+    """``POST /checkins/sync`` for a member: (status, JSON), or None for the ordinary handler."""
     try:
         data = _decode_sync(body)
     except msgspec.DecodeError:
@@ -131,9 +129,32 @@ async def _sync(scope: dict[str, Any], body: bytes) -> tuple[int, bytes] | None:
     if len(data.items) > MAX_BATCH:
         return None
     actor, member = who
-    ctx = scope["litestar_app"].state.ctx
     results = await services.CheckinProcessor(ctx).process(actor, [item_in(i) for i in data.items], member=member)
     return 200, _encode(SyncOut(results=[result_out(r) for r in results]))
+
+
+ANSWERS = (answer_single, answer_sync)  # by route number (the check-in writer's frames name them so)
+
+
+def _route(number: int) -> Callable[[dict[str, Any], bytes], Any]:
+    local = ANSWERS[number]
+
+    async def answer(scope: dict[str, Any], body: bytes) -> tuple[int, bytes] | None:
+        who = _member(scope.get("user"))
+        if who is None:
+            return None
+        ctx = scope["litestar_app"].state.ctx
+        if ctx.checkin_writer is not None:  # the check-in writer process, when serve started one
+            answered = await ctx.checkin_writer.call(number, who[1], body)
+            if answered is not None:
+                return answered
+        return await local(ctx, who, body)  # no writer, or it could not answer: judged here
+
+    return answer
+
+
+_single = _route(0)
+_sync = _route(1)
 
 
 async def _serve(scope: dict[str, Any], receive: Any, send: Any, answer: Any, downstream: ASGIApp) -> None:

@@ -131,6 +131,8 @@ async def rule_for_trigger(ctx: Context, trigger: str, day: date) -> Rule | None
 
 def forget_rules(ctx: Context) -> None:
     ctx.caches.pop("rules", None)
+    if ctx.checkin_writer is not None:  # the process that judges check-ins keeps a cache too
+        ctx.checkin_writer.forget_rules()
 
 
 async def rule_by_code(ctx: Context, code: str) -> Rule | None:
