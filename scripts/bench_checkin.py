@@ -625,6 +625,8 @@ def main() -> int:
     parser.add_argument("--python-client", action="store_true", help="use the asyncio client even if wrk is installed")
     parser.add_argument("--profile", action="store_true", help="py-spy the server during the measured run")
     parser.add_argument("--no-replay", action="store_true", help="skip re-sending every body after the run")
+    parser.add_argument("--echo-workers", type=int, nargs="*", default=[],
+                        help="also measure the echo with these worker counts (e.g. 2: the whole machine's ceiling)")
     parser.add_argument("--no-writer", action="store_true",
                         help="SQLite: serve without the check-in writer process (SQLITE_CHECKIN_WRITER=off)")
     parser.add_argument("--json-out", metavar="FILE", help="also write the figures as JSON (read by scripts/bench.py)")
@@ -640,7 +642,7 @@ def main() -> int:
         for engine in engines:
             targets.append(bench_engine(engine, args, procs, driver_args, echo_bodies))
         echo: dict[int, Target] = {}
-        for workers in sorted({t.workers for t in targets}):
+        for workers in sorted({t.workers for t in targets} | set(args.echo_workers)):
             echo[workers] = bench_echo(workers, args, procs, driver_args, echo_bodies)
     except SetupError as exc:
         print(f"setup failed: {exc}", file=sys.stderr)
@@ -666,6 +668,10 @@ def main() -> int:
         ])
     print_table(["target", "db", "workers", "req/s", "p50 ms", "p99 ms", "200", "422", "errors",
                  "check-ins/s ÷ echo req/s", "other load*"], rows)
+    for t in targets:
+        for workers, e in sorted(echo.items()):
+            if workers != t.workers and e.run.rps:
+                print(f"check-in {t.engine} ÷ echo with {workers} worker(s): {t.run.ok_rps / e.run.rps:.2f}")
     print("* share of all CPUs used during the run by other processes (other sessions' tests and their PostgreSQL"
           " backends, say): anything above a few % makes the figures low")
     failed = False
@@ -681,7 +687,8 @@ def main() -> int:
             print("\n".join("  " + line for line in t.profile))
     write_json(args.json_out, {
         "benchmark": "checkin", "seconds": args.seconds, "concurrency": args.concurrency, "members": args.members,
-        "activities": args.activities, "targets": [target_json(t) for t in [*targets, *echo.values()]],
+        "activities": args.activities, "sqlite_writer": not args.no_writer,
+        "targets": [target_json(t) for t in [*targets, *echo.values()]],
     })
     return 1 if failed else 0
 

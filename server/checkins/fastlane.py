@@ -10,6 +10,10 @@ headers and the same JSON bytes the Litestar handler would send. It runs in two 
 - as route-level middleware inside the app's stack, for what the outer lane lets through
   (a cross-origin request under a CORS configuration, which needs the CORS layer's headers).
 
+When ``serve`` runs the check-in writer process (SQLite), the lane forwards the member and the
+body to it and sends back its answer (``server.checkins.writer``); whatever it cannot answer is
+judged here, as without it.
+
 Anything else — an oversized or streamed-oddly body, a body that does not decode or validate, a
 caller who is not a member, a batch over the limit, any exception while processing — is handed to
 the ordinary Litestar handler with the body replayed, so errors keep exactly their usual shape.
