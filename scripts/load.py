@@ -35,7 +35,7 @@ Engines
 What must hold (exit status 1 otherwise)
     * no errors: every answer 200, no socket error;
     * the server's memory (RSS summed over the server's process group: uvicorn master and
-      workers) at the end is within ``--rss-tolerance`` (default 10 %) or ``--rss-slack`` MiB
+      workers, and on SQLite the check-in writer) at the end is within ``--rss-tolerance`` (default 10 %) or ``--rss-slack`` MiB
       (default 24), whichever is larger, of what it was after the warm-up — on SQLite plus what its
       page caches may hold of the pages the run added: twice the database's growth (the writer and
       the reader connection each cache up to 64 MiB), at most 128 MiB. A leak of a few KiB per
