@@ -104,9 +104,12 @@ class _WriterSide(_Framed):
         super().__init__()
         self.ctx = ctx
         self.answers = answers
+        self._running: set[asyncio.Task[None]] = set()  # the loop keeps only weak references to tasks
 
     def frame_received(self, frame: list[Any]) -> None:
-        asyncio.get_running_loop().create_task(self._answer(*frame))
+        task = asyncio.get_running_loop().create_task(self._answer(*frame))
+        self._running.add(task)
+        task.add_done_callback(self._running.discard)
 
     async def _answer(self, call_id: int, route: int, member_id: int, org_path: str, status: str, body: bytes) -> None:
         if route == FORGET_RULES:
