@@ -129,10 +129,13 @@ async def kill_round(server: ServerProcess, street: SyncStreet, peek: Peek, new:
     work = list(street.batches)
     rng.shuffle(work)
     result = KillRound(trigger=trigger, new=len(new))
+    in_flight = 0
 
     async def phone(client: httpx.AsyncClient) -> None:
+        nonlocal in_flight
         while work:
             key = work.pop()
+            in_flight += 1
             try:
                 reply = await post_batch(client, street, key)
             except httpx.ConnectError:
@@ -140,6 +143,8 @@ async def kill_round(server: ServerProcess, street: SyncStreet, peek: Peek, new:
             except httpx.TransportError:
                 result.cut += 1  # in flight when the server died
                 return
+            finally:
+                in_flight -= 1
             if reply.status_code != 200:
                 result.errors.append(f"{key}: {reply.status_code} {reply.text[:300]}")
                 continue
@@ -157,6 +162,11 @@ async def kill_round(server: ServerProcess, street: SyncStreet, peek: Peek, new:
             await asyncio.sleep(rng.uniform(0, 0.02))
         else:
             await asyncio.sleep(rng.uniform(0, 0.5))
+        # Not between a reply and the phones' next requests: batches committed in one group are
+        # answered together, and a kill right then would find nothing in flight.
+        deadline = loop.time() + 5
+        while in_flight == 0 and work and loop.time() < deadline:
+            await asyncio.sleep(0.001)
         server.kill9()
         await asyncio.gather(*phones)
     result.committed = len(await peek.members_with_attempts(new))
