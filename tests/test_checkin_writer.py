@@ -17,6 +17,10 @@ from pathlib import Path
 import httpx
 import pytest
 
+import msgspec
+
+from server.checkins import fastlane
+from server.checkins import writer as writer_module
 from server.checkins.writer import WriterClient, serve_writer
 from server.keys.keyring import KeyRing
 from server.keys.tokens import TokenService
@@ -70,6 +74,55 @@ async def test_check_ins_go_through_the_writer_and_are_judged_here_when_it_is_go
         world.ctx.checkin_writer = None
         client.close()
         writer.close()
+
+
+async def test_the_writer_answers_a_turn_before_it_judges_the_next(world: World) -> None:
+    """Requests arriving together are judged in turns: a turn's answers are on their way to the
+    worker before the next turn is judged, so the worker has answers to send to its clients while
+    the writer works (all at once, the two processes took turns at being idle)."""
+    staff = await world.staff_a()
+    url = (await staff.get(f"/api/v1/activities/{world.ids['first_activity']}/qr")).json()["url"]
+    member_id = await world.member_id(1)
+    org_path = await world.ctx.db.fetchval("SELECT org_path FROM members WHERE id = $1", member_id)
+    sides: list[writer_module._WriterSide] = []
+    writes_seen: list[int] = []  # per request judged: the writer's answer writes so far
+    writes = [0]
+
+    async def judged_here(ctx: object, who: object, body: bytes) -> object:
+        side = sides[0]
+        if not writes_seen:  # count the writer's writes to the worker from the first request on
+            write = side.transport.write  # type: ignore[union-attr]
+
+            def counted(data: bytes) -> None:
+                writes[0] += 1
+                write(data)
+
+            side.transport.write = counted  # type: ignore[union-attr, method-assign]
+        writes_seen.append(writes[0])
+        return await fastlane.answer_single(ctx, who, body)
+
+    def side_factory() -> writer_module._WriterSide:
+        sides.append(writer_module._WriterSide(world.ctx, (judged_here, fastlane.answer_sync)))
+        return sides[-1]
+
+    address = f"@hongyi-test-writer-{secrets.token_hex(6)}"
+    server = await asyncio.get_running_loop().create_unix_server(side_factory, writer_module.socket_address(address))
+    client = WriterClient(address)
+    try:
+        assert await client._connect() is not None  # so that every request goes out in one write
+        requests = 2 * writer_module.TURN + 5
+        bodies = [msgspec.json.encode({"client_uuid": new_uuid(), "token": url, "scanned_at": now_iso()}) for _ in range(requests)]
+        answers = await asyncio.gather(*(client.call(0, (member_id, org_path, "normal"), body) for body in bodies))
+        statuses = [msgspec.json.decode(payload)["status"] for _, payload in answers]  # type: ignore[index]
+        assert sorted(statuses) == ["accepted"] + ["duplicate"] * (requests - 1)
+        turn = writer_module.TURN
+        assert writes_seen[:turn] == [0] * turn  # the first turn, judged together
+        assert writes_seen[turn] >= 1 and writes_seen[2 * turn] >= 2  # each next one after the last was answered
+        assert await world.count("SELECT COUNT(*) FROM checkins WHERE member_id = $1", member_id) == 1
+        assert await world.count("SELECT COUNT(*) FROM checkin_attempts WHERE member_id = $1", member_id) == requests
+    finally:
+        client.close()
+        server.close()
 
 
 def _writer_pids(serve_pid: int) -> list[int]:

@@ -31,6 +31,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from typing import Any
 
@@ -45,6 +46,7 @@ FORGET_RULES = 9
 CALL_TIMEOUT = 30.0  # seconds a worker waits for an answer before judging the request itself
 RETRY_AFTER = 1.0  # seconds between attempts to reach a writer that could not be reached
 _HEADER = 4
+TURN = 32  # requests the writer judges before it sends their answers (see _WriterSide)
 
 _encode = msgspec.msgpack.Encoder().encode
 _decode = msgspec.msgpack.Decoder().decode
@@ -91,6 +93,8 @@ class _Framed(asyncio.Protocol):
         self._out.append(payload)
 
     def _flush(self) -> None:
+        if not self._out:
+            return
         out, self._out = self._out, []
         if self.transport is not None and not self.transport.is_closing():
             self.transport.write(b"".join(out))
@@ -100,23 +104,47 @@ class _Framed(asyncio.Protocol):
 
 
 class _WriterSide(_Framed):
+    """Judges the worker's requests in turns of at most ``TURN``: one group commit per turn, whose
+    answers go out before the next turn is judged.
+
+    Why turns: with a task per request, all at once, every request in flight became one group — the
+    writer judged all 64, committed and answered, then sat idle for a third of the time (measured)
+    while the worker answered those 64 clients and read their next requests, and the worker sat
+    idle meanwhile. In turns, the worker answers one turn while the writer judges the next: the
+    writer went from ≈ 75 % to ≈ 97 % busy and check-ins/s rose by about 30 % (docs/benchmarks.md).
+    Turns of 16 and 24 committed more often for the same work; 48 and 64 left gaps again."""
+
     def __init__(self, ctx: Any, answers: tuple[Callable[..., Any], ...]) -> None:
         super().__init__()
         self.ctx = ctx
         self.answers = answers
-        self._running: set[asyncio.Task[None]] = set()  # the loop keeps only weak references to tasks
+        self._queue: deque[list[Any]] = deque()
+        self._drainer: asyncio.Task[None] | None = None  # the loop keeps only weak references to tasks
 
     def frame_received(self, frame: list[Any]) -> None:
-        task = asyncio.get_running_loop().create_task(self._answer(*frame))
-        self._running.add(task)
-        task.add_done_callback(self._running.discard)
-
-    async def _answer(self, call_id: int, route: int, member_id: int, org_path: str, status: str, body: bytes) -> None:
-        if route == FORGET_RULES:
+        if frame[1] == FORGET_RULES:
             from server.points.services import forget_rules
 
             forget_rules(self.ctx)
             return
+        self._queue.append(frame)
+        if self._drainer is None:
+            self._drainer = asyncio.get_running_loop().create_task(self._drain())
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._queue.clear()  # the worker judges these itself now
+
+    async def _drain(self) -> None:
+        try:
+            while self._queue:
+                turn = [self._queue.popleft() for _ in range(min(TURN, len(self._queue)))]
+                # Concurrent within a turn (one group commit for all of it), turns one after another.
+                await asyncio.gather(*(self._answer(*frame) for frame in turn))
+                self._flush()
+        finally:
+            self._drainer = None
+
+    async def _answer(self, call_id: int, route: int, member_id: int, org_path: str, status: str, body: bytes) -> None:
         answered = None
         try:
             who = (services.Actor(member_id=member_id, method="self"), (member_id, org_path, status))

@@ -193,8 +193,7 @@ WAL_RESET_FRAMES = 4096
 WAL_KEEP_BYTES = 64 * 1024 * 1024
 # A group commits once no unit waits for the writer — or once it holds this many units. Its callers
 # hear back only after the COMMIT, so a smaller group lets answers flow while the next group is
-# written: with the check-in writer process, 32 gave 4.6–5.2k check-ins/s where 256 gave 4.2–4.3k
-# (24: 5.1k, 16: 4.7k, 64: 4.3k); one process alone was the same either way (3.6–3.8k).
+# written. (The check-in writer process bounds its groups itself: ``checkins.writer.TURN``.)
 GROUP_MAX_UNITS = 32
 
 
