@@ -15,9 +15,8 @@ import time
 from pathlib import Path
 
 import httpx
-import pytest
-
 import msgspec
+import pytest
 
 from server.checkins import fastlane
 from server.checkins import writer as writer_module

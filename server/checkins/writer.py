@@ -111,8 +111,9 @@ class _WriterSide(_Framed):
     writer judged all 64, committed and answered, then sat idle for a third of the time (measured)
     while the worker answered those 64 clients and read their next requests, and the worker sat
     idle meanwhile. In turns, the worker answers one turn while the writer judges the next: the
-    writer went from ≈ 75 % to ≈ 97 % busy and check-ins/s rose by about 30 % (docs/benchmarks.md).
-    Turns of 16 and 24 committed more often for the same work; 48 and 64 left gaps again."""
+    writer went from 74–83 % to 96–99 % busy, and check-ins/s rose by 15–67 % in interleaved pairs
+    (docs/architecture.md). Turns of 16 and 24 committed more often for the same work; 48 and 64
+    left gaps again."""
 
     def __init__(self, ctx: Any, answers: tuple[Callable[..., Any], ...]) -> None:
         super().__init__()
