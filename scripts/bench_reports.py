@@ -35,7 +35,7 @@ import sys
 import time
 import tracemalloc
 import uuid
-from datetime import UTC, date, datetime, time as dtime, timedelta
+from datetime import UTC, datetime, time as dtime, timedelta
 from pathlib import Path
 from typing import Any
 

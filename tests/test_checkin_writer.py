@@ -16,7 +16,6 @@ from pathlib import Path
 
 import httpx
 import msgspec
-import pytest
 
 from server.checkins import fastlane
 from server.checkins import writer as writer_module
