@@ -683,6 +683,64 @@ class OtherLoad:
         return not is_backend or words[1] == self.our_database
 
 
+class GroupCPU:
+    """What each process of a server's process group did during a run, from ``/proc/<pid>/schedstat``
+    (nanoseconds): running, and runnable but waiting for a CPU, each as a share of one core. It tells
+    which process sets the rate — the check-in writer running ≈ 100 % while the web worker runs a
+    third of that, say — and whether a process was starved of a core rather than busy."""
+
+    def __init__(self, pgid: int) -> None:
+        self.pgid = pgid
+        self.processes: list[tuple[str, float, float]] = []  # (name, running, waiting), busiest first
+
+    def __enter__(self) -> "GroupCPU":
+        self.before, self.t0 = _group_schedstat(self.pgid), time.monotonic()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        after, elapsed = _group_schedstat(self.pgid), time.monotonic() - self.t0
+        if elapsed <= 0:
+            return
+        shares = []
+        for pid, (name, run, wait) in after.items():
+            _, run0, wait0 = self.before.get(pid, (name, 0, 0))
+            shares.append((name, (run - run0) / 1e9 / elapsed, (wait - wait0) / 1e9 / elapsed))
+        self.processes = sorted(shares, key=lambda p: -p[1])
+
+    def describe(self) -> str:
+        """``check-in writer 92% / 3%, serve 37% / 13%`` (running / waiting for a CPU)."""
+        return ", ".join(f"{name} {run:.0%} / {wait:.0%}" for name, run, wait in self.processes if run >= 0.01) or "-"
+
+
+def _group_schedstat(pgid: int) -> dict[int, tuple[str, int, int]]:
+    out: dict[int, tuple[str, int, int]] = {}
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/stat") as f:
+                if int(f.read().rsplit(")", 1)[1].split()[2]) != pgid:
+                    continue
+            with open(f"/proc/{name}/schedstat") as f:
+                run, wait = (int(v) for v in f.read().split()[:2])
+            with open(f"/proc/{name}/cmdline", "rb") as f:
+                command = f.read().replace(b"\0", b" ").decode(errors="replace")
+        except (OSError, ValueError, IndexError):
+            continue
+        out[int(name)] = (_process_role(command), run, wait)
+    return out
+
+
+def _process_role(command: str) -> str:
+    if "checkin-writer" in command:
+        return "check-in writer"
+    if "multiprocessing" in command:  # a uvicorn worker spawned by ``serve --workers N``
+        return "web worker"
+    if " serve" in command:
+        return "serve"  # with --workers 1 also the web worker itself
+    return command.split()[0].rsplit("/", 1)[-1] if command else "?"
+
+
 def percentile(sorted_values: Sequence[float], q: float) -> float:
     if not sorted_values:
         return float("nan")

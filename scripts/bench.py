@@ -348,6 +348,14 @@ def checkin_section(checkin: Suite | None, naive: Suite | None) -> tuple[list[st
                      _share(t["other_load"])])
     lines += _table(["measure", "figure", "ceiling / baseline", "ratio", "target", "met?", "other load"], rows)
     lines.append("")
+    for engine, t in real.items():
+        busy = [p for p in t.get("server_cpu") or [] if p["running"] >= 0.01]
+        if busy:
+            lines.append(f"Server processes during the {'SQLite' if engine == 'sqlite' else 'PostgreSQL'} load, as a share "
+                         "of one core running / waiting for a CPU (`/proc/<pid>/schedstat`; the process near 100 % "
+                         "running sets the rate): "
+                         + ", ".join(f"{p['process']} {p['running']:.0%} / {p['waiting']:.0%}" for p in busy) + ".")
+            lines.append("")
     if naive is not None:
         lines += _suite_problem(naive)
     failed = _failed_checks(targets) + (_failed_checks(naive.data["targets"]) if naive and naive.data else [])

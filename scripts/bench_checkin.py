@@ -66,6 +66,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _bench_common import (  # noqa: E402
     ROOT,
     BenchDB,
+    GroupCPU,
     OtherLoad,
     Processes,
     SetupError,
@@ -199,6 +200,7 @@ class Target:
     checks: list[tuple[str, bool]] = field(default_factory=list)
     profile: list[str] = field(default_factory=list)
     other: float = float("nan")  # share of all CPUs used by other processes during the measured run
+    server_cpu: GroupCPU | None = None  # each server process's share of a core during the measured run
 
 
 # --------------------------------------------------------------------------- data
@@ -568,9 +570,10 @@ def bench_engine(engine: str, args: argparse.Namespace, procs: Processes, driver
                 spy = start_profiler(procs, proc.pid, args.seconds, db.tmpdir / "profile.txt", db.tmpdir / "py-spy.log")
             print(f"[{engine}] loading {CHECKIN_PATH} for {args.seconds:g}s at concurrency {args.concurrency}"
                   f" ({driver.tool}, {workers} worker(s)) ...", flush=True)
-            with OtherLoad(procs, db.pg_name) as other:
+            with OtherLoad(procs, db.pg_name) as other, GroupCPU(proc.pid) as server_cpu:
                 target.run = driver.load(port, CHECKIN_PATH, bodies.run, args.seconds, args.concurrency)
             target.other = other.share
+            target.server_cpu = server_cpu
             if spy is not None:
                 spy.wait(timeout=60)
                 procs.stop(spy)
@@ -674,6 +677,10 @@ def main() -> int:
                 print(f"check-in {t.engine} ÷ echo with {workers} worker(s): {t.run.ok_rps / e.run.rps:.2f}")
     print("* share of all CPUs used during the run by other processes (other sessions' tests and their PostgreSQL"
           " backends, say): anything above a few % makes the figures low")
+    for t in targets:
+        if t.server_cpu is not None:
+            print(f"[{t.engine}] server processes during the load, share of one core running / waiting for a CPU"
+                  f" (the one near 100 % running sets the rate): {t.server_cpu.describe()}")
     failed = False
     for t in targets:
         print(f"\n[{t.engine}] database check (warm-up + run):")
@@ -700,6 +707,8 @@ def target_json(t: Target) -> dict:
         "ok_rps": t.run.ok_rps, "p50_ms": t.run.p50_ms, "p99_ms": t.run.p99_ms, "c200": t.run.c200,
         "c422": t.run.c422, "errors": t.run.errors, "wrapped": t.run.wrapped, "duration_s": t.run.duration_s,
         "other_load": t.other, "checks": [{"text": text, "ok": ok} for text, ok in t.checks],
+        "server_cpu": [{"process": name, "running": run, "waiting": wait}
+                       for name, run, wait in (t.server_cpu.processes if t.server_cpu else [])],
     }
 
 

@@ -55,6 +55,24 @@ def test_targets_judged_against_same_run_ceilings_and_a_crash_is_reported() -> N
     assert not all(s.ok for s in (checkin, naive, reports))
 
 
+def test_the_server_processes_cpu_is_reported_per_process() -> None:
+    bench = _bench()
+    sqlite = _target("check-in", "sqlite", 2700, 40)
+    sqlite["server_cpu"] = [
+        {"process": "check-in writer", "running": 0.92, "waiting": 0.03},
+        {"process": "serve", "running": 0.37, "waiting": 0.13},
+        {"process": "python", "running": 0.001, "waiting": 0.0},  # idle helpers are left out
+    ]
+    checkin = bench.Suite("check-in", "bench_checkin.py", [], 1, rc=0, data={
+        "seconds": 10, "concurrency": 64, "members": 5000, "activities": 200, "targets": [
+            sqlite, _target("echo (bare Litestar)", "-", 5000, 10)]})
+    now = datetime.now(UTC)
+    text = bench.render([checkin], META, False, now, now)
+
+    assert "running sets the rate): check-in writer 92% / 3%, serve 37% / 13%." in text
+    assert "python 0%" not in text
+
+
 def test_a_failed_database_check_is_spelled_out() -> None:
     bench = _bench()
     checkin = bench.Suite("check-in", "bench_checkin.py", [], 1, rc=1, data={
