@@ -337,9 +337,9 @@ class ThrowawayPostgres:
         asyncio.run(create())
 
 
-def _live_group_stats(pgid: int) -> Iterator[list[str]]:
-    """``/proc/<pid>/stat`` fields (after the command name) of each live process in group ``pgid``
-    (zombies hold nothing; init reaps them)."""
+def _live_group_members(pgid: int) -> Iterator[tuple[int, list[str]]]:
+    """(pid, ``/proc/<pid>/stat`` fields after the command name) of each live process in group
+    ``pgid`` (zombies hold nothing; init reaps them)."""
     for name in os.listdir("/proc"):
         if not name.isdigit():
             continue
@@ -349,7 +349,11 @@ def _live_group_stats(pgid: int) -> Iterator[list[str]]:
         except OSError:
             continue
         if int(fields[2]) == pgid and fields[0] != "Z":
-            yield fields
+            yield int(name), fields
+
+
+def _live_group_stats(pgid: int) -> Iterator[list[str]]:
+    return (fields for _, fields in _live_group_members(pgid))
 
 
 def _group_has_live_members(pgid: int) -> bool:
@@ -714,20 +718,15 @@ class GroupCPU:
 
 def _group_schedstat(pgid: int) -> dict[int, tuple[str, int, int]]:
     out: dict[int, tuple[str, int, int]] = {}
-    for name in os.listdir("/proc"):
-        if not name.isdigit():
-            continue
+    for pid, _ in _live_group_members(pgid):
         try:
-            with open(f"/proc/{name}/stat") as f:
-                if int(f.read().rsplit(")", 1)[1].split()[2]) != pgid:
-                    continue
-            with open(f"/proc/{name}/schedstat") as f:
+            with open(f"/proc/{pid}/schedstat") as f:
                 run, wait = (int(v) for v in f.read().split()[:2])
-            with open(f"/proc/{name}/cmdline", "rb") as f:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
                 command = f.read().replace(b"\0", b" ").decode(errors="replace")
-        except (OSError, ValueError, IndexError):
+        except (OSError, ValueError):
             continue
-        out[int(name)] = (_process_role(command), run, wait)
+        out[pid] = (_process_role(command), run, wait)
     return out
 
 
