@@ -690,9 +690,9 @@ class OtherLoad:
 class GroupCPU:
     """What each process of a server's process group did during a run, from ``/proc/<pid>/schedstat``
     (nanoseconds; the main thread of each — the SQLite checkpoint thread is not in it): running, and
-    runnable but waiting for a CPU, each as a share of one core. It tells
-    which process sets the rate — the check-in writer running ≈ 100 % while the web worker runs a
-    third of that, say — and whether a process was starved of a core rather than busy."""
+    runnable but waiting for a CPU, each as a share of one core. It tells which process sets the
+    rate — the check-in writer running ≈ 100 % while the web worker runs a third of that, say — and
+    whether a process was starved of a core rather than busy."""
 
     def __init__(self, pgid: int) -> None:
         self.pgid = pgid
